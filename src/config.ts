@@ -1,0 +1,239 @@
+/**
+ * Configuration for both services: one zod schema per service over the process
+ * environment, parsed once at start. Nothing else in the code base reads
+ * `process.env`; a bad value stops the process with a message naming the variable.
+ */
+import { z } from 'zod';
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? fallback : v === 'true' || v === '1' || v === 'yes'));
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer between ${min} and ${max}, got '${v}'` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const list = (fallback: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined || v.trim() === ''
+        ? fallback
+        : v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0),
+    );
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const logLevel = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .optional()
+  .transform((v) => v ?? 'info');
+
+const url = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v.trim() === '' ? fallback : v.trim();
+      try {
+        return new URL(value).toString().replace(/\/$/, '');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be a URL, got '${value}'` });
+        return z.NEVER;
+      }
+    });
+
+const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+export const serverEnvSchema = z.object({
+  PORT: int(8080, 0, 65535),
+  HOST: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? '127.0.0.1' : v.trim())),
+  NOTES_DB: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? './data/notes.db' : v)),
+  DATABASE_URL: optionalString,
+  MCP_STATELESS: bool(false),
+  MCP_AUTH_TOKEN: optionalString,
+  /** Host header names (without port) accepted on MCP routes; DNS-rebinding protection. */
+  MCP_ALLOWED_HOSTS: list(LOCAL_HOSTS),
+  /** Origin values accepted when a browser sends one; requests without Origin are allowed. */
+  MCP_ALLOWED_ORIGINS: list([]),
+  MCP_SESSION_IDLE_MS: int(30 * 60_000, 1_000, 24 * 60 * 60_000),
+  MCP_MAX_SESSIONS: int(1_000, 1, 1_000_000),
+  MCP_BODY_LIMIT: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? '4mb' : v.trim())),
+  NOTES_MAX_CONTENT_BYTES: int(1024 * 1024, 1, 64 * 1024 * 1024),
+  NOTES_RESOURCE_MAX_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  MCP_INIT_ALLOWED_COMMANDS: list(['node', 'npx', 'uv', 'uvx', 'python3']),
+  MCP_INIT_ENV_DIR: optionalString,
+  MCP_INIT_TIMEOUT_MS: int(30_000, 100, 10 * 60_000),
+  LOG_LEVEL: logLevel,
+});
+
+export type ServerConfig = {
+  port: number;
+  host: string;
+  notesDb: string;
+  databaseUrl: string | undefined;
+  stateless: boolean;
+  authToken: string | undefined;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  sessionIdleMs: number;
+  maxSessions: number;
+  bodyLimit: string;
+  maxContentBytes: number;
+  resourceMaxBytes: number;
+  init: {
+    allowedCommands: string[];
+    envDir: string | undefined;
+    timeoutMs: number;
+  };
+  logLevel: string;
+};
+
+export const workerEnvSchema = z.object({
+  KAFKA_BROKERS: list(['localhost:9092']),
+  KAFKA_TOPIC: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-jobs' : v.trim())),
+  KAFKA_CLIENT_ID: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'kafka-worker' : v.trim())),
+  MCP_CONSUMER_GROUP: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-workers' : v.trim())),
+  MCP_SERVER_URL: url('http://localhost:8080'),
+  MCP_AUTH_TOKEN: optionalString,
+  /** Partitions handled at once by one worker (order is kept within each). */
+  WORKER_PARTITIONS_CONCURRENCY: int(4, 1, 1024),
+  WORKER_MAX_ATTEMPTS: int(8, 1, 1000),
+  WORKER_BACKOFF_INITIAL_MS: int(500, 1, 600_000),
+  WORKER_BACKOFF_MAX_MS: int(30_000, 1, 3_600_000),
+  WORKER_CALL_TIMEOUT_MS: int(60_000, 100, 3_600_000),
+  WORKER_SHUTDOWN_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
+  WORKER_MAX_MESSAGE_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  METRICS_PORT: int(9464, 0, 65535),
+  METRICS_HOST: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? '0.0.0.0' : v.trim())),
+  LOG_LEVEL: logLevel,
+});
+
+export type WorkerConfig = {
+  brokers: string[];
+  topic: string;
+  dlqTopic: string;
+  resultsTopic: string;
+  clientId: string;
+  groupId: string;
+  serverUrl: string;
+  authToken: string | undefined;
+  partitionsConcurrency: number;
+  maxAttempts: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  callTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  maxMessageBytes: number;
+  metricsPort: number;
+  metricsHost: string;
+  logLevel: string;
+};
+
+function parseOrThrow<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export function parseServerConfig(env: Env): ServerConfig {
+  const e = parseOrThrow(serverEnvSchema, env);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    notesDb: e.NOTES_DB,
+    databaseUrl: e.DATABASE_URL,
+    stateless: e.MCP_STATELESS,
+    authToken: e.MCP_AUTH_TOKEN,
+    allowedHosts: e.MCP_ALLOWED_HOSTS.map((h) => h.toLowerCase()),
+    allowedOrigins: e.MCP_ALLOWED_ORIGINS,
+    sessionIdleMs: e.MCP_SESSION_IDLE_MS,
+    maxSessions: e.MCP_MAX_SESSIONS,
+    bodyLimit: e.MCP_BODY_LIMIT,
+    maxContentBytes: e.NOTES_MAX_CONTENT_BYTES,
+    resourceMaxBytes: e.NOTES_RESOURCE_MAX_BYTES,
+    init: {
+      allowedCommands: e.MCP_INIT_ALLOWED_COMMANDS,
+      envDir: e.MCP_INIT_ENV_DIR,
+      timeoutMs: e.MCP_INIT_TIMEOUT_MS,
+    },
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export function parseWorkerConfig(env: Env): WorkerConfig {
+  const e = parseOrThrow(workerEnvSchema, env);
+  return {
+    brokers: e.KAFKA_BROKERS,
+    topic: e.KAFKA_TOPIC,
+    dlqTopic: `${e.KAFKA_TOPIC}.dlq`,
+    resultsTopic: `${e.KAFKA_TOPIC}.results`,
+    clientId: e.KAFKA_CLIENT_ID,
+    groupId: e.MCP_CONSUMER_GROUP,
+    serverUrl: e.MCP_SERVER_URL,
+    authToken: e.MCP_AUTH_TOKEN,
+    partitionsConcurrency: e.WORKER_PARTITIONS_CONCURRENCY,
+    maxAttempts: e.WORKER_MAX_ATTEMPTS,
+    backoffInitialMs: e.WORKER_BACKOFF_INITIAL_MS,
+    backoffMaxMs: e.WORKER_BACKOFF_MAX_MS,
+    callTimeoutMs: e.WORKER_CALL_TIMEOUT_MS,
+    shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_MS,
+    maxMessageBytes: e.WORKER_MAX_MESSAGE_BYTES,
+    metricsPort: e.METRICS_PORT,
+    metricsHost: e.METRICS_HOST,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Every variable each service reads; the deployment-drift test compares manifests against these. */
+export const SERVER_ENV_VARS = Object.keys(serverEnvSchema.shape);
+export const WORKER_ENV_VARS = Object.keys(workerEnvSchema.shape);

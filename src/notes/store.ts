@@ -1,0 +1,102 @@
+/**
+ * The notes store contract. Two backends implement it (SQLite via node:sqlite,
+ * PostgreSQL via pg) and one contract test suite runs against both.
+ *
+ * Invariants every backend keeps:
+ * - titles are unique; `saveNote` upserts by title, keeps `createdAt`, moves `updatedAt`;
+ * - `listNotes` is newest first by (createdAt desc, title asc) and paginates with an opaque cursor;
+ * - `searchNotes` is a case-insensitive substring match on title or content (the seed's semantics),
+ *   served by an index (FTS5 trigram / pg_trgm) for keywords of 3+ characters;
+ * - timestamps are ISO-8601 UTC strings with millisecond precision.
+ */
+
+export interface Note {
+  title: string;
+  content: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NoteSummary {
+  title: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NotesPage {
+  notes: NoteSummary[];
+  /** Present when more notes follow; pass back as `cursor` to get them. */
+  nextCursor?: string;
+}
+
+export interface SearchResult {
+  notes: NoteSummary[];
+  /** True when more notes matched than `limit`. */
+  truncated: boolean;
+}
+
+export interface NotesExport {
+  /** Notes in listing order, whole, until adding the next would pass `maxBytes` of content. */
+  notes: Note[];
+  /** Number of notes in the store. */
+  total: number;
+  truncated: boolean;
+}
+
+/** One `server_initialize` outcome, kept by server name (latest wins). */
+export interface CatalogEntry {
+  name: string;
+  status: 'ready' | 'failed';
+  command: string;
+  args: string[];
+  protocolVersion?: string;
+  serverInfo?: { name: string; version: string; [k: string]: unknown };
+  capabilities?: Record<string, unknown>;
+  tools: Array<{ name: string; description?: string }>;
+  resources?: Array<{ uri: string; name: string; description?: string }>;
+  prompts?: Array<{ name: string; description?: string }>;
+  durationMs: number;
+  error?: string;
+  initializedAt: string;
+}
+
+/** A tool result recorded under an idempotency key, so a replayed job does not repeat its effect. */
+export interface IdempotentResult {
+  key: string;
+  tool: string;
+  result: unknown;
+  recordedAt: string;
+}
+
+export interface NotesStore {
+  readonly backend: 'sqlite' | 'postgres';
+  saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }>;
+  getNote(title: string): Promise<Note | undefined>;
+  listNotes(options?: { limit?: number; cursor?: string }): Promise<NotesPage>;
+  searchNotes(keyword: string, options?: { limit?: number }): Promise<SearchResult>;
+  deleteNote(title: string): Promise<boolean>;
+  countNotes(): Promise<number>;
+  exportNotes(options: { maxBytes: number }): Promise<NotesExport>;
+
+  upsertCatalogEntry(entry: CatalogEntry): Promise<void>;
+  listCatalog(): Promise<CatalogEntry[]>;
+
+  /** The recorded result for `key`, if any. */
+  getIdempotentResult(key: string): Promise<IdempotentResult | undefined>;
+  /** Records `result` under `key` unless one is already there (first writer wins). */
+  recordIdempotentResult(key: string, tool: string, result: unknown): Promise<void>;
+  /** Forgets keys recorded before `before`; returns how many were removed. */
+  pruneIdempotentResults(before: Date): Promise<number>;
+
+  /** Throws when the backing database is unreachable (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Thrown for a cursor this store did not produce. */
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError';
+}
+
+export const DEFAULT_LIST_LIMIT = 50;
+export const MAX_LIST_LIMIT = 500;

@@ -1,0 +1,46 @@
+/**
+ * pino logger factory. In stdio mode the MCP protocol owns stdout, so logs must go to
+ * stderr (fd 2); HTTP services log JSON to stdout as container platforms expect.
+ * Secrets are redacted by path wherever they could appear.
+ */
+import { type Logger, pino } from 'pino';
+
+export type { Logger };
+
+export interface LoggerOptions {
+  name: string;
+  level: string;
+  /** 1 = stdout, 2 = stderr. */
+  fd: 1 | 2;
+}
+
+export const REDACT_PATHS = [
+  'authorization',
+  'req.headers.authorization',
+  'headers.authorization',
+  'config.env',
+  'env',
+  'token',
+  'authToken',
+  'databaseUrl',
+  'password',
+];
+
+export function createLogger(options: LoggerOptions): Logger {
+  return pino(
+    {
+      name: options.name,
+      level: options.level,
+      base: { service: options.name },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination({ fd: options.fd, sync: false }),
+  );
+}
+
+/** A logger that writes nothing, for tests that do not look at logs. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
