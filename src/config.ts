@@ -119,6 +119,8 @@ export type ServerConfig = {
     allowedCommands: string[];
     envDir: string | undefined;
     timeoutMs: number;
+    /** PATH and HOME handed to spawned servers: the only variables of ours they inherit. */
+    baseEnv: { PATH?: string; HOME?: string };
   };
   logLevel: string;
 };
@@ -205,6 +207,7 @@ export function parseServerConfig(env: Env): ServerConfig {
       allowedCommands: e.MCP_INIT_ALLOWED_COMMANDS,
       envDir: e.MCP_INIT_ENV_DIR,
       timeoutMs: e.MCP_INIT_TIMEOUT_MS,
+      baseEnv: { PATH: env.PATH, HOME: env.HOME },
     },
     logLevel: e.LOG_LEVEL,
   };

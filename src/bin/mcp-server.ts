@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * mcp-server entrypoint: parse config → open store → serve over HTTP (default) or stdio;
+ * on SIGTERM/SIGINT close in reverse order of start and exit 0.
+ */
+import { ConfigError, parseServerConfig } from '../config.ts';
+import { openNotesStore } from '../notes/open.ts';
+import { createLogger } from '../observability/logger.ts';
+import { createMcpCore, startMcpHttpServer } from '../server/runtime.ts';
+import { serveStdio } from '../server/stdio.ts';
+import { VERSION } from '../version.ts';
+
+const HELP = `mcp-server ${VERSION} — notes tools and server_initialize over MCP
+
+Usage:
+  mcp-server            serve Streamable HTTP (/mcp) and legacy SSE (/sse, /message) on HOST:PORT
+  mcp-server --stdio    serve one client over stdin/stdout (Claude Desktop, MCP Inspector)
+  mcp-server --help     show this help
+  mcp-server --version  print the version
+
+Environment (all optional):
+  PORT=8080                      HTTP port
+  HOST=127.0.0.1                 bind address (0.0.0.0 in containers)
+  NOTES_DB=./data/notes.db       SQLite file (':memory:' for a throwaway store)
+  DATABASE_URL                   PostgreSQL URL; when set, used instead of SQLite
+  MCP_STATELESS=false            true: no sessions, any replica answers any request
+  MCP_AUTH_TOKEN                 require 'Authorization: Bearer <token>' on /mcp, /sse, /message
+  MCP_ALLOWED_HOSTS=localhost,127.0.0.1,[::1]   Host names accepted (DNS-rebinding protection; '*' = any)
+  MCP_ALLOWED_ORIGINS            Origins accepted (default: any origin on an allowed host)
+  MCP_SESSION_IDLE_MS=1800000    close sessions idle this long
+  MCP_MAX_SESSIONS=1000          open sessions at most (503 beyond)
+  MCP_BODY_LIMIT=4mb             largest JSON request body
+  NOTES_MAX_CONTENT_BYTES=1048576   largest note content
+  NOTES_RESOURCE_MAX_BYTES=1048576  content bytes in notes://all before it is cut
+  MCP_INIT_ALLOWED_COMMANDS=node,npx,uv,uvx,python3   commands server_initialize may run
+  MCP_INIT_ENV_DIR               directory envFile paths must resolve inside (unset: envFile refused)
+  MCP_INIT_TIMEOUT_MS=30000      handshake + listing timeout for server_initialize
+  LOG_LEVEL=info                 fatal|error|warn|info|debug|trace|silent
+`;
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--stdio');
+  if (unknown.length > 0) {
+    process.stderr.write(`mcp-server: unknown argument '${unknown[0]}'\n\n${HELP}`);
+    return 2;
+  }
+  const stdio = argv.includes('--stdio');
+
+  let config: ReturnType<typeof parseServerConfig>;
+  try {
+    config = parseServerConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`mcp-server: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  // In stdio mode stdout belongs to the protocol: logs go to stderr.
+  const logger = createLogger({ name: 'mcp-server', level: config.logLevel, fd: stdio ? 2 : 1 });
+  const store = await openNotesStore({ notesDb: config.notesDb, databaseUrl: config.databaseUrl, logger });
+
+  let stop: () => Promise<void>;
+  let finished: Promise<void>;
+  if (stdio) {
+    const core = createMcpCore({ config, store, logger });
+    const session = await serveStdio(core.serverFactory);
+    logger.info({ store: store.backend }, 'MCP server serving stdio');
+    stop = async () => {
+      await session.close();
+      await core.initializer.close();
+    };
+    finished = session.closed;
+  } else {
+    const running = await startMcpHttpServer({ config, store, logger });
+    stop = running.close;
+    finished = new Promise<void>(() => {});
+  }
+
+  const signalled = new Promise<string>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve(sig));
+  });
+  const reason = await Promise.race([signalled, finished.then(() => 'stdin closed')]);
+  logger.info({ reason }, 'shutting down');
+  await stop();
+  await store.close();
+  logger.flush();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `mcp-server: fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,274 @@
+/**
+ * The Express app: maps routes to MCP transports and nothing more.
+ *   POST/GET/DELETE /mcp       Streamable HTTP (stateful sessions, or stateless per request)
+ *   GET /sse, POST /message    legacy HTTP+SSE transport
+ *   GET /health, /ready        liveness, readiness (store reachable)
+ *   GET /metrics               Prometheus text format
+ * MCP routes sit behind the Host/Origin guard and the optional bearer token; JSON bodies are
+ * size-limited. Sessions live in a SessionRegistry that frees them on disconnect, idle or
+ * shutdown.
+ */
+import { randomUUID } from 'node:crypto';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NotesStore } from '../notes/store.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ServerMetrics } from '../observability/server-metrics.ts';
+import type { NotesServerFactory } from './notes-server.ts';
+import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
+import { SessionRegistry } from './sessions.ts';
+
+export interface HttpAppDeps {
+  serverFactory: NotesServerFactory;
+  store: Pick<NotesStore, 'ping'>;
+  logger: Logger;
+  metrics: ServerMetrics;
+  options: {
+    stateless: boolean;
+    authToken: string | undefined;
+    hostPolicy: HostOriginPolicy;
+    bodyLimit: string;
+    sessionIdleMs: number;
+    maxSessions: number;
+  };
+}
+
+export interface HttpApp {
+  app: express.Express;
+  sessions: SessionRegistry<StreamableHTTPServerTransport | SSEServerTransport>;
+  /** Closes every open session. */
+  closeSessions(): Promise<void>;
+}
+
+const KNOWN_ROUTES = new Set(['/mcp', '/sse', '/message', '/health', '/ready', '/metrics']);
+
+export function createHttpApp(deps: HttpAppDeps): HttpApp {
+  const { serverFactory, logger, metrics, options } = deps;
+  const sessions = new SessionRegistry<StreamableHTTPServerTransport | SSEServerTransport>({
+    idleMs: options.sessionIdleMs,
+    logger,
+    metrics,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  // Request id, access log and HTTP metrics.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId =
+      typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    res.locals.log = logger.child({ requestId });
+    const route = KNOWN_ROUTES.has(req.path) ? req.path : 'other';
+    const stop = metrics.httpDuration.startTimer({ route, method: req.method });
+    res.on('close', () => {
+      stop();
+      const status = res.headersSent ? res.statusCode : 499;
+      metrics.httpRequests.inc({ route, method: req.method, status: String(status) });
+      const level = status >= 500 ? 'warn' : 'debug';
+      res.locals.log[level]({ method: req.method, route, status }, 'request');
+    });
+    next();
+  });
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/ready', async (_req, res) => {
+    try {
+      await deps.store.ping();
+      res.json({ status: 'ready' });
+    } catch (err) {
+      res.locals.log.warn({ err }, 'not ready: store unreachable');
+      res.status(503).json({ status: 'unavailable', reason: 'notes store unreachable' });
+    }
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
+  const guard = [hostOriginGuard(options.hostPolicy), bearerAuth(options.authToken)];
+  const json = express.json({ limit: options.bodyLimit, type: ['application/json', 'application/*+json'] });
+
+  const tooManySessions = (res: Response) => {
+    res.setHeader('Retry-After', '5');
+    jsonRpcError(res, 503, -32000, `Too many sessions (limit ${options.maxSessions}); retry later`);
+  };
+
+  // --- Streamable HTTP -------------------------------------------------------------------
+  if (options.stateless) {
+    app.post('/mcp', guard, json, async (req: Request, res: Response) => {
+      const server = serverFactory();
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => {
+        void transport.close();
+        void server.close();
+      });
+      try {
+        await server.connect(transport);
+        await transport.handleRequest(req, res, req.body);
+      } catch (err) {
+        res.locals.log.error({ err }, 'error handling MCP request');
+        if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
+      }
+    });
+    const notAllowed = (_req: Request, res: Response) => {
+      res.setHeader('Allow', 'POST');
+      jsonRpcError(res, 405, -32000, 'Method not allowed: this server is stateless (MCP_STATELESS=true)');
+    };
+    app.get('/mcp', guard, notAllowed);
+    app.delete('/mcp', guard, notAllowed);
+  } else {
+    app.post('/mcp', guard, json, async (req: Request, res: Response) => {
+      const sessionId = req.headers['mcp-session-id'];
+      try {
+        if (typeof sessionId === 'string') {
+          const entry = sessions.get(sessionId, 'streamable-http');
+          if (!entry) {
+            jsonRpcError(res, 404, -32001, 'Session not found: start a new session with initialize');
+            return;
+          }
+          await (entry.transport as StreamableHTTPServerTransport).handleRequest(req, res, req.body);
+          return;
+        }
+        if (!isInitializeRequest(req.body)) {
+          jsonRpcError(
+            res,
+            400,
+            -32000,
+            'Bad Request: no Mcp-Session-Id header and not an initialize request',
+          );
+          return;
+        }
+        if (sessions.size >= options.maxSessions) {
+          tooManySessions(res);
+          return;
+        }
+        const server = serverFactory();
+        const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          onsessioninitialized: (id) => {
+            sessions.add({
+              id,
+              kind: 'streamable-http',
+              transport,
+              lastActivity: Date.now(),
+              close: async () => {
+                await transport.close();
+                await server.close();
+              },
+            });
+          },
+        });
+        transport.onclose = () => {
+          if (transport.sessionId) void sessions.remove(transport.sessionId, 'client');
+        };
+        await server.connect(transport);
+        await transport.handleRequest(req, res, req.body);
+      } catch (err) {
+        res.locals.log.error({ err }, 'error handling MCP request');
+        if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
+      }
+    });
+
+    const existingSession = async (req: Request, res: Response) => {
+      const sessionId = req.headers['mcp-session-id'];
+      const entry = typeof sessionId === 'string' ? sessions.get(sessionId, 'streamable-http') : undefined;
+      if (!entry) {
+        const missing = typeof sessionId !== 'string';
+        jsonRpcError(
+          res,
+          missing ? 400 : 404,
+          missing ? -32000 : -32001,
+          missing ? 'Bad Request: Mcp-Session-Id header required' : 'Session not found',
+        );
+        return;
+      }
+      try {
+        await (entry.transport as StreamableHTTPServerTransport).handleRequest(req, res);
+      } catch (err) {
+        res.locals.log.error({ err }, 'error handling MCP request');
+        if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
+      }
+    };
+    app.get('/mcp', guard, existingSession);
+    app.delete('/mcp', guard, existingSession);
+  }
+
+  // --- Legacy HTTP+SSE ---------------------------------------------------------------------
+  app.get('/sse', guard, async (_req: Request, res: Response) => {
+    if (sessions.size >= options.maxSessions) {
+      tooManySessions(res);
+      return;
+    }
+    const server = serverFactory();
+    const transport = new SSEServerTransport('/message', res);
+    const id = transport.sessionId;
+    sessions.add({
+      id,
+      kind: 'sse',
+      transport,
+      lastActivity: Date.now(),
+      close: async () => {
+        await transport.close();
+        await server.close();
+      },
+    });
+    res.on('close', () => void sessions.remove(id, 'client'));
+    try {
+      await server.connect(transport);
+    } catch (err) {
+      res.locals.log.error({ err }, 'error starting SSE session');
+      await sessions.remove(id, 'client');
+    }
+  });
+
+  app.post('/message', guard, json, async (req: Request, res: Response) => {
+    const sessionId = typeof req.query.sessionId === 'string' ? req.query.sessionId : undefined;
+    const entry = sessionId ? sessions.get(sessionId, 'sse') : undefined;
+    if (!entry) {
+      jsonRpcError(
+        res,
+        404,
+        -32001,
+        'Session not found: open GET /sse first and use the endpoint it announces',
+      );
+      return;
+    }
+    try {
+      await (entry.transport as SSEServerTransport).handlePostMessage(req, res, req.body);
+    } catch (err) {
+      res.locals.log.error({ err }, 'error handling SSE message');
+      if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
+    }
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not found' });
+  });
+
+  // Body parser errors (too large, bad JSON) and anything else thrown: clear JSON-RPC errors.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.too.large') {
+      jsonRpcError(res, 413, -32600, `Request body too large (limit ${options.bodyLimit})`);
+      return;
+    }
+    if (e.type === 'entity.parse.failed') {
+      jsonRpcError(res, 400, -32700, 'Parse error: request body is not valid JSON');
+      return;
+    }
+    res.locals.log?.error({ err }, 'unhandled error');
+    if (!res.headersSent)
+      jsonRpcError(res, e.status && e.status < 500 ? e.status : 500, -32603, 'Internal server error');
+  });
+
+  return { app, sessions, closeSessions: () => sessions.closeAll() };
+}

@@ -1,0 +1,86 @@
+/**
+ * The `server_initialize` tool: takes one entry of a Claude-Desktop-style `mcpServers`
+ * map and hands it to the ServerInitializer (allowlist, env file, spawn, handshake,
+ * catalog). Every refusal or failure comes back as a tool error naming the reason.
+ */
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { InitializeError, type ServerInitializer } from './initialize/initializer.ts';
+import { mcpServerEntrySchema, serverNameSchema } from './initialize/schema.ts';
+import { type createToolRuntime, toolError } from './tool-runtime.ts';
+
+export interface InitializeToolDeps {
+  initializer: Pick<ServerInitializer, 'initialize'>;
+  runtime: ReturnType<typeof createToolRuntime>;
+}
+
+const outputSchema = z.object({
+  name: z.string(),
+  status: z.enum(['ready', 'failed']),
+  protocolVersion: z.string().optional(),
+  serverInfo: z.looseObject({ name: z.string(), version: z.string() }).optional(),
+  capabilities: z.record(z.string(), z.unknown()).optional(),
+  tools: z.array(z.object({ name: z.string(), description: z.string().optional() })),
+  resources: z
+    .array(z.object({ uri: z.string(), name: z.string(), description: z.string().optional() }))
+    .optional(),
+  prompts: z.array(z.object({ name: z.string(), description: z.string().optional() })).optional(),
+  durationMs: z.number(),
+});
+
+export function registerInitializeTool(server: McpServer, deps: InitializeToolDeps): void {
+  server.registerTool(
+    'server_initialize',
+    {
+      title: 'Initialize an MCP server',
+      description:
+        'Start one stdio MCP server from an mcpServers entry ({command, args, env, envFile}), perform the ' +
+        'MCP initialize handshake, list its tools (and resources/prompts where advertised), record it in ' +
+        'the servers://catalog resource and stop it. The command must be on the server allowlist.',
+      inputSchema: z.object({
+        name: serverNameSchema.describe('Name of the server: the key of its mcpServers entry'),
+        config: mcpServerEntrySchema.describe('The mcpServers entry: {command, args?, env?, envFile?}'),
+      }),
+      outputSchema,
+      annotations: { idempotentHint: true, openWorldHint: true },
+    },
+    deps.runtime.instrument('server_initialize', async ({ name, config }, ctx) => {
+      try {
+        const entry = await deps.initializer.initialize(name, config, { signal: ctx.signal });
+        const structured = {
+          name: entry.name,
+          status: entry.status,
+          protocolVersion: entry.protocolVersion,
+          serverInfo: entry.serverInfo,
+          capabilities: entry.capabilities,
+          tools: entry.tools,
+          resources: entry.resources,
+          prompts: entry.prompts,
+          durationMs: entry.durationMs,
+        };
+        const toolNames = entry.tools.map((t) => t.name).join(', ');
+        return {
+          content: [
+            {
+              type: 'text',
+              text:
+                `Server '${name}' initialized: ${entry.serverInfo?.name ?? 'unknown'} ` +
+                `${entry.serverInfo?.version ?? ''} (protocol ${entry.protocolVersion}), ` +
+                `${entry.tools.length} tool(s)${toolNames ? `: ${toolNames}` : ''}; took ${entry.durationMs} ms.`,
+            },
+          ],
+          structuredContent: JSON.parse(JSON.stringify(structured)),
+        };
+      } catch (err) {
+        if (err instanceof InitializeError) {
+          ctx.logger.warn(
+            { server: name, reason: err.reason, error: err.message },
+            'server_initialize failed',
+          );
+          return toolError(`Server '${name}' failed to initialize (${err.reason}): ${err.message}`);
+        }
+        throw err;
+      }
+    }),
+  );
+}

@@ -1,0 +1,198 @@
+/**
+ * The five notes tools of the seed tutorial (save, list, read, search, delete), each with
+ * a zod input schema the LLM reads, a declared output schema, seed-compatible text and
+ * matching `structuredContent`.
+ */
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import {
+  listNotesText,
+  noMatchText,
+  noteDeletedText,
+  noteNotFoundText,
+  noteSavedText,
+  readNoteText,
+  searchNotesText,
+} from '../notes/format.ts';
+import { DEFAULT_LIST_LIMIT, InvalidCursorError, MAX_LIST_LIMIT, type NotesStore } from '../notes/store.ts';
+import { type createToolRuntime, toolError } from './tool-runtime.ts';
+
+export interface NotesToolsDeps {
+  store: NotesStore;
+  runtime: ReturnType<typeof createToolRuntime>;
+  maxContentBytes: number;
+}
+
+export const MAX_TITLE_LENGTH = 200;
+export const MAX_KEYWORD_LENGTH = 200;
+const DEFAULT_SEARCH_LIMIT = 50;
+
+const titleSchema = z
+  .string({ error: 'title must be a string' })
+  .min(1, { error: 'title must not be empty' })
+  .max(MAX_TITLE_LENGTH, { error: `title must be at most ${MAX_TITLE_LENGTH} characters` });
+
+const noteSummarySchema = z.object({
+  title: z.string(),
+  createdAt: z.string().describe('ISO-8601 UTC timestamp'),
+  updatedAt: z.string().describe('ISO-8601 UTC timestamp'),
+});
+
+const text = (value: string) => [{ type: 'text' as const, text: value }];
+
+export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): void {
+  const { store, runtime } = deps;
+  const maxBytes = deps.maxContentBytes;
+
+  server.registerTool(
+    'save_note',
+    {
+      title: 'Save note',
+      description:
+        'Save a note with a title and content. Saving to an existing title replaces its content ' +
+        '(the original creation date is kept).',
+      inputSchema: z.object({
+        title: titleSchema.describe('The title of the note (used as identifier), 1-200 characters'),
+        content: z
+          .string({ error: 'content must be a string' })
+          .refine((s) => Buffer.byteLength(s, 'utf8') <= maxBytes, {
+            error: `content must be at most ${maxBytes} bytes (UTF-8)`,
+          })
+          .describe('The content of the note'),
+      }),
+      outputSchema: z.object({
+        title: z.string(),
+        created: z.boolean().describe('true when the note is new, false when it replaced one'),
+        createdAt: z.string(),
+        updatedAt: z.string(),
+      }),
+      annotations: { idempotentHint: true, destructiveHint: false },
+    },
+    runtime.instrument('save_note', async ({ title, content }) => {
+      const { note, created } = await store.saveNote(title, content);
+      return {
+        content: text(noteSavedText(title)),
+        structuredContent: { title, created, createdAt: note.createdAt, updatedAt: note.updatedAt },
+      };
+    }),
+  );
+
+  server.registerTool(
+    'list_notes',
+    {
+      title: 'List notes',
+      description:
+        'List saved notes with their titles and creation dates, newest first. ' +
+        'Results are paginated: when nextCursor is returned, call again with it for more.',
+      inputSchema: z.object({
+        limit: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_LIST_LIMIT)
+          .optional()
+          .describe(`How many notes to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_LIST_LIMIT})`),
+        cursor: z.string().max(1024).optional().describe('The nextCursor of a previous list_notes call'),
+      }),
+      outputSchema: z.object({
+        notes: z.array(noteSummarySchema),
+        nextCursor: z.string().optional(),
+      }),
+      annotations: { readOnlyHint: true },
+    },
+    runtime.instrument('list_notes', async ({ limit, cursor }) => {
+      try {
+        const page = await store.listNotes({ limit: limit ?? DEFAULT_LIST_LIMIT, cursor });
+        return {
+          content: text(listNotesText(page.notes, page.nextCursor)),
+          structuredContent: page.nextCursor
+            ? { notes: page.notes, nextCursor: page.nextCursor }
+            : { notes: page.notes },
+        };
+      } catch (err) {
+        if (err instanceof InvalidCursorError) {
+          return toolError('cursor is not valid: pass the nextCursor of a previous list_notes call.');
+        }
+        throw err;
+      }
+    }),
+  );
+
+  server.registerTool(
+    'read_note',
+    {
+      title: 'Read note',
+      description: 'Read the content of a specific note, with its creation and update dates.',
+      inputSchema: z.object({ title: titleSchema.describe('The title of the note to read') }),
+      outputSchema: z.object({
+        title: z.string(),
+        content: z.string(),
+        createdAt: z.string(),
+        updatedAt: z.string(),
+      }),
+      annotations: { readOnlyHint: true },
+    },
+    runtime.instrument('read_note', async ({ title }) => {
+      const note = await store.getNote(title);
+      if (!note) return toolError(noteNotFoundText(title));
+      return { content: text(readNoteText(note)), structuredContent: { ...note } };
+    }),
+  );
+
+  server.registerTool(
+    'search_notes',
+    {
+      title: 'Search notes',
+      description:
+        'Search notes by keyword: a case-insensitive substring match on title or content. ' +
+        'Returns matching titles, newest first.',
+      inputSchema: z.object({
+        keyword: z
+          .string({ error: 'keyword must be a string' })
+          .min(1, { error: 'keyword must not be empty' })
+          .max(MAX_KEYWORD_LENGTH, { error: `keyword must be at most ${MAX_KEYWORD_LENGTH} characters` })
+          .describe('The keyword to search for (case-insensitive)'),
+        limit: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_LIST_LIMIT)
+          .optional()
+          .describe(`Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`),
+      }),
+      outputSchema: z.object({
+        keyword: z.string(),
+        notes: z.array(noteSummarySchema),
+        truncated: z.boolean().describe('true when more notes matched than limit'),
+      }),
+      annotations: { readOnlyHint: true },
+    },
+    runtime.instrument('search_notes', async ({ keyword, limit }) => {
+      const found = await store.searchNotes(keyword, { limit: limit ?? DEFAULT_SEARCH_LIMIT });
+      return {
+        content: text(
+          found.notes.length === 0
+            ? noMatchText(keyword)
+            : searchNotesText(keyword, found.notes, found.truncated),
+        ),
+        structuredContent: { keyword, notes: found.notes, truncated: found.truncated },
+      };
+    }),
+  );
+
+  server.registerTool(
+    'delete_note',
+    {
+      title: 'Delete note',
+      description: 'Delete a note by title.',
+      inputSchema: z.object({ title: titleSchema.describe('The title of the note to delete') }),
+      outputSchema: z.object({ title: z.string(), deleted: z.literal(true) }),
+      annotations: { destructiveHint: true, idempotentHint: false },
+    },
+    runtime.instrument('delete_note', async ({ title }) => {
+      const deleted = await store.deleteNote(title);
+      if (!deleted) return toolError(noteNotFoundText(title));
+      return { content: text(noteDeletedText(title)), structuredContent: { title, deleted: true } };
+    }),
+  );
+}

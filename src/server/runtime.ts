@@ -1,0 +1,115 @@
+/**
+ * Wires one running MCP server from its parts: config → initializer → server factory →
+ * HTTP app → listening socket. `close()` undoes it in reverse: stop accepting, close every
+ * session, kill any server_initialize child, then let open connections drain. The store is
+ * the caller's (it opened it) and stays open.
+ */
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import type { ServerConfig } from '../config.ts';
+import type { NotesStore } from '../notes/store.ts';
+import type { Logger } from '../observability/logger.ts';
+import { createServerMetrics, type ServerMetrics } from '../observability/server-metrics.ts';
+import { VERSION } from '../version.ts';
+import { createHttpApp, type HttpApp } from './http.ts';
+import { ServerInitializer } from './initialize/initializer.ts';
+import { createNotesServerFactory, type NotesServerFactory } from './notes-server.ts';
+
+export interface ServerParts {
+  config: ServerConfig;
+  store: NotesStore;
+  logger: Logger;
+  metrics?: ServerMetrics;
+}
+
+export interface McpCore {
+  serverFactory: NotesServerFactory;
+  initializer: ServerInitializer;
+  metrics: ServerMetrics;
+}
+
+/** The transport-free core shared by the HTTP and stdio entrypoints. */
+export function createMcpCore(parts: ServerParts): McpCore {
+  const metrics = parts.metrics ?? createServerMetrics(new Registry());
+  const initializer = new ServerInitializer({
+    allowedCommands: parts.config.init.allowedCommands,
+    envDir: parts.config.init.envDir,
+    timeoutMs: parts.config.init.timeoutMs,
+    baseEnv: parts.config.init.baseEnv,
+    logger: parts.logger.child({ component: 'server_initialize' }),
+    catalog: parts.store,
+  });
+  const serverFactory = createNotesServerFactory({
+    store: parts.store,
+    initializer,
+    logger: parts.logger,
+    metrics,
+    limits: {
+      maxContentBytes: parts.config.maxContentBytes,
+      resourceMaxBytes: parts.config.resourceMaxBytes,
+    },
+    version: VERSION,
+  });
+  return { serverFactory, initializer, metrics };
+}
+
+export interface RunningHttpServer {
+  url: string;
+  port: number;
+  http: HttpApp;
+  metrics: ServerMetrics;
+  close(): Promise<void>;
+}
+
+export async function startMcpHttpServer(parts: ServerParts): Promise<RunningHttpServer> {
+  const { config, logger } = parts;
+  const core = createMcpCore(parts);
+  const http = createHttpApp({
+    serverFactory: core.serverFactory,
+    store: parts.store,
+    logger,
+    metrics: core.metrics,
+    options: {
+      stateless: config.stateless,
+      authToken: config.authToken,
+      hostPolicy: { allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins },
+      bodyLimit: config.bodyLimit,
+      sessionIdleMs: config.sessionIdleMs,
+      maxSessions: config.maxSessions,
+    },
+  });
+
+  const listener = http.app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    listener.once('listening', resolve);
+    listener.once('error', reject);
+  });
+  // SSE streams are long-lived; keep-alive sockets should not hold shutdown hostage.
+  listener.keepAliveTimeout = 5_000;
+  const { port } = listener.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const displayHost = host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host;
+  const url = `http://${displayHost}:${port}`;
+  logger.info(
+    { url, stateless: config.stateless, auth: Boolean(config.authToken), store: parts.store.backend },
+    'MCP server listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+      await http.closeSessions();
+      await core.initializer.close();
+      listener.closeIdleConnections();
+      const forced = setTimeout(() => listener.closeAllConnections(), 5_000);
+      forced.unref();
+      await stopped;
+      clearTimeout(forced);
+      logger.info('MCP server stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port, http, metrics: core.metrics, close };
+}

@@ -1,0 +1,112 @@
+/**
+ * Wraps every tool handler with what all tools share: a child logger, metrics
+ * (calls by outcome, duration), and idempotent replay.
+ *
+ * Idempotency: a tools/call whose `_meta` carries IDEMPOTENCY_META_KEY has its successful
+ * result recorded in the store under that key; a repeat of the key returns the recorded
+ * result (marked with REPLAYED_META_KEY) without running the tool again. Error results are
+ * not recorded (they had no effect), so a retry after a fix can still succeed. Concurrent
+ * calls with one key in this process are serialised so the tool runs once.
+ */
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { NotesStore } from '../notes/store.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ServerMetrics } from '../observability/server-metrics.ts';
+import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
+
+export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+export interface ToolContext {
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+export interface ToolRuntimeDeps {
+  store: Pick<NotesStore, 'getIdempotentResult' | 'recordIdempotentResult'>;
+  logger: Logger;
+  metrics: ServerMetrics;
+}
+
+const MAX_KEY_LENGTH = 512;
+
+export function idempotencyKeyOf(extra: Extra): string | undefined {
+  const value = extra._meta?.[IDEMPOTENCY_META_KEY];
+  if (typeof value !== 'string' || value.length === 0) return undefined;
+  return value.slice(0, MAX_KEY_LENGTH);
+}
+
+/** A tool error result: the call failed, the server keeps serving. */
+export function toolError(text: string): CallToolResult {
+  return { content: [{ type: 'text', text }], isError: true };
+}
+
+export function createToolRuntime(deps: ToolRuntimeDeps) {
+  const inFlight = new Map<string, Promise<CallToolResult>>();
+
+  async function runOnce(
+    tool: string,
+    key: string,
+    run: () => Promise<CallToolResult>,
+    log: Logger,
+  ): Promise<{ result: CallToolResult; replayed: boolean }> {
+    const storeKey = `${tool}:${key}`;
+    const pending = inFlight.get(storeKey);
+    if (pending) {
+      const result = await pending;
+      return { result: markReplayed(result), replayed: true };
+    }
+    const recorded = await deps.store.getIdempotentResult(storeKey);
+    if (recorded) {
+      log.info({ idempotencyKey: key }, 'replaying recorded result');
+      return { result: markReplayed(recorded.result as CallToolResult), replayed: true };
+    }
+    const promise = run();
+    inFlight.set(storeKey, promise);
+    try {
+      const result = await promise;
+      if (!result.isError) await deps.store.recordIdempotentResult(storeKey, tool, result);
+      return { result, replayed: false };
+    } finally {
+      inFlight.delete(storeKey);
+    }
+  }
+
+  /** Wraps `handler` with logging, metrics and idempotent replay. */
+  function instrument<A>(
+    tool: string,
+    handler: (args: A, ctx: ToolContext) => Promise<CallToolResult>,
+  ): (args: A, extra: Extra) => Promise<CallToolResult> {
+    return async (args, extra) => {
+      const log = deps.logger.child({
+        tool,
+        sessionId: extra.sessionId,
+        requestId: extra.requestId,
+      });
+      const stop = deps.metrics.toolDuration.startTimer({ tool });
+      const key = idempotencyKeyOf(extra);
+      const run = () => handler(args, { logger: log, signal: extra.signal });
+      try {
+        const { result, replayed } = key
+          ? await runOnce(tool, key, run, log)
+          : { result: await run(), replayed: false };
+        const outcome = replayed ? 'replayed' : result.isError ? 'error' : 'success';
+        deps.metrics.toolCalls.inc({ tool, outcome });
+        log.debug({ outcome }, 'tool call');
+        return result;
+      } catch (err) {
+        deps.metrics.toolCalls.inc({ tool, outcome: 'error' });
+        log.error({ err }, 'tool failed');
+        throw err;
+      } finally {
+        stop();
+      }
+    };
+  }
+
+  return { instrument };
+}
+
+function markReplayed(result: CallToolResult): CallToolResult {
+  return { ...result, _meta: { ...(result._meta ?? {}), [REPLAYED_META_KEY]: true } };
+}
