@@ -1,0 +1,84 @@
+/**
+ * Starts a real MCP HTTP server in this process on an ephemeral port, over a real store
+ * (a temporary SQLite file by default, or PostgreSQL when given a URL), and stops it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { parseServerConfig } from '../../src/config.ts';
+import { openNotesStore } from '../../src/notes/open.ts';
+import type { NotesStore } from '../../src/notes/store.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { type RunningHttpServer, startMcpHttpServer } from '../../src/server/runtime.ts';
+
+export interface TestServer {
+  url: string;
+  server: RunningHttpServer;
+  store: NotesStore;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-hybrid-test-'));
+  const config = parseServerConfig({
+    NOTES_DB: join(dir, 'notes.db'),
+    ...env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+  });
+  const logger = silentLogger();
+  const store = await openNotesStore({ notesDb: config.notesDb, databaseUrl: config.databaseUrl, logger });
+  const server = await startMcpHttpServer({ config, store, logger });
+  return {
+    url: server.url,
+    server,
+    store,
+    stop: async () => {
+      await server.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function connectStreamable(
+  baseUrl: string,
+  headers: Record<string, string> = {},
+): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: 'test-client', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers },
+  });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+export async function connectSse(baseUrl: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'test-client-sse', version: '1.0.0' });
+  const transport = new SSEClientTransport(new URL(`${baseUrl}/sse`), {
+    requestInit: { headers },
+    eventSourceInit: {
+      fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as object), ...headers } }),
+    },
+  });
+  await client.connect(transport);
+  return client;
+}
+
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+  what = 'condition',
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
