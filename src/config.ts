@@ -141,6 +141,13 @@ export const workerEnvSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-workers' : v.trim())),
   MCP_SERVER_URL: url('http://localhost:8080'),
   MCP_AUTH_TOKEN: optionalString,
+  /** Partitions of the jobs topic when the worker creates it (an existing topic is left as is). */
+  KAFKA_TOPIC_PARTITIONS: int(4, 1, 10_000),
+  /** Replication factor for topics the worker creates; -1 = the broker's default. */
+  KAFKA_REPLICATION_FACTOR: int(-1, -1, 32),
+  KAFKA_SESSION_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
+  KAFKA_HEARTBEAT_INTERVAL_MS: int(3_000, 100, 600_000),
+  KAFKA_REBALANCE_TIMEOUT_MS: int(60_000, 1_000, 3_600_000),
   /** Partitions handled at once by one worker (order is kept within each). */
   WORKER_PARTITIONS_CONCURRENCY: int(4, 1, 1024),
   WORKER_MAX_ATTEMPTS: int(8, 1, 1000),
@@ -149,6 +156,10 @@ export const workerEnvSchema = z.object({
   WORKER_CALL_TIMEOUT_MS: int(60_000, 100, 3_600_000),
   WORKER_SHUTDOWN_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
   WORKER_MAX_MESSAGE_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Handled offsets are committed at least this often while a batch is being worked through. */
+  WORKER_COMMIT_INTERVAL_MS: int(1_000, 50, 600_000),
+  /** How often consumer lag per partition is refreshed for the metrics. */
+  WORKER_LAG_INTERVAL_MS: int(15_000, 500, 3_600_000),
   METRICS_PORT: int(9464, 0, 65535),
   METRICS_HOST: z
     .string()
@@ -166,6 +177,11 @@ export type WorkerConfig = {
   groupId: string;
   serverUrl: string;
   authToken: string | undefined;
+  topicPartitions: number;
+  replicationFactor: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
   partitionsConcurrency: number;
   maxAttempts: number;
   backoffInitialMs: number;
@@ -173,6 +189,8 @@ export type WorkerConfig = {
   callTimeoutMs: number;
   shutdownTimeoutMs: number;
   maxMessageBytes: number;
+  commitIntervalMs: number;
+  lagIntervalMs: number;
   metricsPort: number;
   metricsHost: string;
   logLevel: string;
@@ -224,6 +242,11 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     groupId: e.MCP_CONSUMER_GROUP,
     serverUrl: e.MCP_SERVER_URL,
     authToken: e.MCP_AUTH_TOKEN,
+    topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
+    replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+    sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+    heartbeatIntervalMs: e.KAFKA_HEARTBEAT_INTERVAL_MS,
+    rebalanceTimeoutMs: e.KAFKA_REBALANCE_TIMEOUT_MS,
     partitionsConcurrency: e.WORKER_PARTITIONS_CONCURRENCY,
     maxAttempts: e.WORKER_MAX_ATTEMPTS,
     backoffInitialMs: e.WORKER_BACKOFF_INITIAL_MS,
@@ -231,6 +254,8 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     callTimeoutMs: e.WORKER_CALL_TIMEOUT_MS,
     shutdownTimeoutMs: e.WORKER_SHUTDOWN_TIMEOUT_MS,
     maxMessageBytes: e.WORKER_MAX_MESSAGE_BYTES,
+    commitIntervalMs: e.WORKER_COMMIT_INTERVAL_MS,
+    lagIntervalMs: e.WORKER_LAG_INTERVAL_MS,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
     logLevel: e.LOG_LEVEL,

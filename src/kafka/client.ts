@@ -1,0 +1,58 @@
+/**
+ * kafkajs client factory. kafkajs logs go through our pino logger (one JSON stream per
+ * process, same redaction), at the level pino is set to. The partitioner is named explicitly
+ * (murmur2, Java-compatible) so a job keyed by jobID lands on the same partition whichever
+ * client produced it.
+ */
+import { Kafka, type logCreator, logLevel } from 'kafkajs';
+import type { Logger } from '../observability/logger.ts';
+
+export interface KafkaClientOptions {
+  clientId: string;
+  brokers: string[];
+  logger: Logger;
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+function kafkaLevelFor(pinoLevel: string): logLevel {
+  switch (pinoLevel) {
+    case 'trace':
+    case 'debug':
+      return logLevel.DEBUG;
+    case 'info':
+      return logLevel.INFO;
+    case 'warn':
+      return logLevel.WARN;
+    case 'silent':
+      return logLevel.NOTHING;
+    default:
+      return logLevel.ERROR;
+  }
+}
+
+/** Bridges kafkajs' logger to pino: `{namespace, ...extra}` plus the message, at the same level. */
+export function pinoLogCreator(logger: Logger): logCreator {
+  const base = logger.child({ component: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log }) => {
+      const { message, timestamp: _timestamp, logger: _name, ...extra } = log as Record<string, unknown>;
+      const fields = { namespace, ...extra };
+      const text = typeof message === 'string' ? message : String(message);
+      if (level === logLevel.ERROR) base.error(fields, text);
+      else if (level === logLevel.WARN) base.warn(fields, text);
+      else if (level === logLevel.INFO) base.info(fields, text);
+      else base.debug(fields, text);
+    };
+}
+
+export function createKafka(options: KafkaClientOptions): Kafka {
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    logLevel: kafkaLevelFor(options.logger.level),
+    logCreator: pinoLogCreator(options.logger),
+    connectionTimeout: options.connectionTimeoutMs ?? 3_000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+  });
+}
