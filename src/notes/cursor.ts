@@ -1,0 +1,49 @@
+/**
+ * Listing pagination shared by both backends. A cursor is the opaque base64url form of
+ * the last listed note's sort key (createdAt, title); the next page starts strictly after
+ * it in (createdAt desc, title asc) order, so pages never repeat or skip a note even
+ * while notes are added or removed. Only cursors of this exact shape are accepted.
+ */
+import { DEFAULT_LIST_LIMIT, InvalidCursorError, MAX_LIST_LIMIT } from './store.ts';
+
+export interface ListingKey {
+  createdAt: string;
+  title: string;
+}
+
+const CURSOR_VERSION = 1;
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function encodeCursor(key: ListingKey): string {
+  return Buffer.from(JSON.stringify([CURSOR_VERSION, key.createdAt, key.title]), 'utf8').toString(
+    'base64url',
+  );
+}
+
+export function decodeCursor(cursor: string): ListingKey {
+  let parsed: unknown;
+  try {
+    if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursorError('invalid cursor: not one this server issued');
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 3 ||
+    parsed[0] !== CURSOR_VERSION ||
+    typeof parsed[1] !== 'string' ||
+    !ISO_MS.test(parsed[1]) ||
+    Number.isNaN(Date.parse(parsed[1])) ||
+    typeof parsed[2] !== 'string'
+  ) {
+    throw new InvalidCursorError('invalid cursor: not one this server issued');
+  }
+  return { createdAt: parsed[1], title: parsed[2] };
+}
+
+/** A requested page size made safe: integers in 1..MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT when absent. */
+export function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_LIST_LIMIT;
+  return Math.min(MAX_LIST_LIMIT, Math.max(1, Math.trunc(limit)));
+}
