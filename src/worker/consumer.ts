@@ -1,0 +1,316 @@
+/**
+ * The consumer loop: commitAfterHandled.
+ *
+ * Invariants:
+ * - An offset is resolved (and so may be committed) only after its job is HANDLED: it
+ *   succeeded, or its dead letter was acknowledged by the broker — and in both cases its
+ *   outcome event was acknowledged too. Offsets are resolved strictly in order per partition,
+ *   so the committed offset never passes an unhandled job. A crash before the commit means
+ *   redelivery, never loss; the server's idempotency keys make the redelivery harmless.
+ * - Partitions are processed concurrently (WORKER_PARTITIONS_CONCURRENCY); within a partition
+ *   MCP calls run one at a time, in offset order. What is pipelined is the Kafka side: while
+ *   job N's outcome is being published, job N+1 already runs; acks resolve offsets in order.
+ * - A poison message never blocks its partition: decoding and permanent failures are
+ *   dead-lettered at once.
+ * - Heartbeats continue while a job runs or waits to retry, so a long outage does not get the
+ *   worker thrown out of the group (and there is no crash loop: nothing throws on a failing job).
+ * - On a rebalance or stop, jobs waiting to retry are abandoned (not handled, not committed);
+ *   the job running an MCP call finishes, handled offsets are committed, then control returns
+ *   to kafkajs.
+ *
+ * Known kafkajs limitation: one fetch serves all partitions led by a broker, and the next fetch
+ * waits for every partition's batch; a job retrying for a long time therefore delays NEW
+ * fetches for the partitions sharing its broker (their already-fetched batches keep flowing).
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { buildDeadLetterMessage } from '../kafka/dead-letter.ts';
+import type { BatchingPublisher, OutboundMessage } from '../kafka/producer.ts';
+import { buildResultMessage, type JobOutcomeEvent } from '../kafka/results.ts';
+import type { Logger } from '../observability/logger.ts';
+import { errorMessage, JobAbortedError } from './errors.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import type { JobOutcome, JobProcessor } from './process-job.ts';
+
+/** Handled jobs whose outcome is not yet acknowledged, per partition, before the loop waits. */
+const MAX_UNACKED_PER_PARTITION = 2_000;
+
+export interface JobConsumerOptions {
+  kafka: Kafka;
+  topic: string;
+  dlqTopic: string;
+  resultsTopic: string;
+  groupId: string;
+  /** Identifies this worker in outcome events. */
+  workerId: string;
+  partitionsConcurrency: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+  commitIntervalMs: number;
+  processor: JobProcessor;
+  publisher: BatchingPublisher;
+  metrics: WorkerMetrics;
+  logger: Logger;
+  /** The consumer crashed beyond kafkajs' own restarts; the process should exit. */
+  onFatal?: (err: unknown) => void;
+}
+
+function isRebalanceError(err: unknown): boolean {
+  const type = (err as { type?: string } | null)?.type;
+  return (
+    type === 'REBALANCE_IN_PROGRESS' ||
+    type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    type === 'ILLEGAL_GENERATION' ||
+    type === 'UNKNOWN_MEMBER_ID'
+  );
+}
+
+export class JobConsumer {
+  readonly #o: JobConsumerOptions;
+  readonly #log: Logger;
+  readonly #consumer: Consumer;
+  /** Graceful stop: no new jobs, no more retry waits. */
+  readonly #stopRetrying = new AbortController();
+  /** Hard stop: abort MCP calls in flight. */
+  readonly #abortCalls = new AbortController();
+  #joined = false;
+  #inFlight = 0;
+
+  constructor(options: JobConsumerOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'consumer' });
+    this.#consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      rebalanceTimeout: options.rebalanceTimeoutMs,
+      allowAutoTopicCreation: false,
+    });
+    const { GROUP_JOIN, REBALANCING, STOP, DISCONNECT, CRASH } = this.#consumer.events;
+    this.#consumer.on(GROUP_JOIN, (e) => {
+      this.#joined = true;
+      this.#log.info(
+        { assignment: e.payload.memberAssignment, memberId: e.payload.memberId },
+        'joined consumer group',
+      );
+    });
+    this.#consumer.on(REBALANCING, () => {
+      this.#joined = false;
+    });
+    this.#consumer.on(STOP, () => {
+      this.#joined = false;
+    });
+    this.#consumer.on(DISCONNECT, () => {
+      this.#joined = false;
+    });
+    this.#consumer.on(CRASH, (e) => {
+      this.#joined = false;
+      this.#log.error({ err: errorMessage(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
+      if (!e.payload.restart) options.onFatal?.(e.payload.error);
+    });
+  }
+
+  /** True while the consumer is a member of the group with an assignment. */
+  get joined(): boolean {
+    return this.#joined;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  async start(): Promise<void> {
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topics: [this.#o.topic], fromBeginning: true });
+    await this.#consumer.run({
+      autoCommit: false,
+      // Used by commitOffsetsIfNecessary() to commit handled offsets periodically mid-batch.
+      autoCommitInterval: this.#o.commitIntervalMs,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.#o.partitionsConcurrency,
+      eachBatch: (payload) => this.#commitAfterHandled(payload),
+    });
+  }
+
+  /**
+   * Stops fetching, lets the jobs running MCP calls finish (retry waits end at once), commits
+   * what was handled and leaves the group. After `hardDeadlineMs` calls still in flight are
+   * aborted (their jobs stay uncommitted and are redelivered).
+   */
+  async close(hardDeadlineMs: number): Promise<void> {
+    this.#stopRetrying.abort(new JobAbortedError('worker stopping'));
+    const hard = setTimeout(() => {
+      this.#log.warn({ inFlight: this.#inFlight }, 'shutdown deadline reached; aborting calls in flight');
+      this.#abortCalls.abort(new JobAbortedError('shutdown deadline'));
+      this.#o.publisher.abort();
+    }, hardDeadlineMs);
+    try {
+      await this.#consumer.disconnect();
+    } finally {
+      clearTimeout(hard);
+      this.#joined = false;
+    }
+  }
+
+  async #commitAfterHandled(payload: EachBatchPayload): Promise<void> {
+    const {
+      batch,
+      resolveOffset,
+      heartbeat,
+      commitOffsetsIfNecessary,
+      uncommittedOffsets,
+      isRunning,
+      isStale,
+    } = payload;
+    const { topic, partition } = batch;
+    const { processor, publisher, metrics } = this.#o;
+    const stopPartition = new AbortController();
+    const signals = {
+      call: this.#abortCalls.signal,
+      wait: AbortSignal.any([this.#stopRetrying.signal, stopPartition.signal]),
+    };
+    let rebalance: unknown;
+    let heartbeating = false;
+    const ticker = setInterval(
+      () => {
+        if (heartbeating) return;
+        heartbeating = true;
+        heartbeat()
+          .catch((err: unknown) => {
+            if (isRebalanceError(err)) {
+              rebalance ??= err;
+              stopPartition.abort(new JobAbortedError('rebalance'));
+            } else {
+              this.#log.warn({ err: errorMessage(err), partition }, 'heartbeat failed');
+            }
+          })
+          .finally(() => {
+            heartbeating = false;
+          });
+      },
+      Math.max(100, Math.floor(this.#o.heartbeatIntervalMs / 2)),
+    );
+
+    let acked: Promise<void> = Promise.resolve();
+    let unacked = 0;
+    let publishFailure: unknown;
+    let committing: Promise<void> | undefined;
+    const commitPeriodically = () => {
+      committing ??= commitOffsetsIfNecessary()
+        .catch((err: unknown) =>
+          this.#log.warn({ err: errorMessage(err), partition }, 'periodic commit failed'),
+        )
+        .finally(() => {
+          committing = undefined;
+        });
+    };
+
+    try {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || stopPartition.signal.aborted || publishFailure !== undefined) break;
+        let outcome: JobOutcome;
+        this.#inFlight++;
+        metrics.inFlight.inc();
+        try {
+          outcome = await processor.process(message, { topic, partition }, signals);
+        } catch (err) {
+          if (err instanceof JobAbortedError) break;
+          throw err;
+        } finally {
+          this.#inFlight--;
+          metrics.inFlight.dec();
+        }
+        this.#record(outcome);
+        const ack = publisher.publish(this.#outboundFor(outcome, message, partition));
+        unacked++;
+        acked = acked
+          .then(() => ack)
+          .then(() => {
+            resolveOffset(message.offset);
+            unacked--;
+            commitPeriodically();
+          });
+        acked.catch((err: unknown) => {
+          publishFailure ??= err;
+        });
+        if (unacked >= MAX_UNACKED_PER_PARTITION) await acked.catch(() => undefined);
+      }
+      await acked.catch((err: unknown) =>
+        this.#log.warn(
+          { err: errorMessage(err), partition },
+          'outcome not published; jobs will be redelivered',
+        ),
+      );
+      await committing;
+      const mine = uncommittedOffsets()
+        .topics.filter((t) => t.topic === topic)
+        .flatMap((t) => t.partitions.filter((p) => p.partition === partition));
+      if (mine.length > 0) {
+        await commitOffsetsIfNecessary({ topics: [{ topic, partitions: mine }] });
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+    if (rebalance !== undefined) throw rebalance;
+  }
+
+  #record(outcome: JobOutcome): void {
+    const { metrics, processor } = this.#o;
+    const label = processor.jobTypeLabel(outcome.jobType);
+    const result = outcome.status === 'succeeded' ? 'succeeded' : 'dead_lettered';
+    metrics.jobs.inc({ job_type: label, outcome: result });
+    metrics.jobDuration.observe({ job_type: label, outcome: result }, outcome.durationMs / 1000);
+    if (outcome.status === 'succeeded') {
+      outcome.logger.info({ attempts: outcome.attempts, durationMs: outcome.durationMs }, 'job succeeded');
+    } else {
+      metrics.deadLetters.inc({ reason: outcome.error.reason });
+      outcome.logger.warn(
+        {
+          attempts: outcome.attempts,
+          durationMs: outcome.durationMs,
+          reason: outcome.error.reason,
+          err: outcome.error.message,
+        },
+        'job failed; dead-lettering',
+      );
+    }
+  }
+
+  #outboundFor(outcome: JobOutcome, message: KafkaMessage, partition: number): OutboundMessage[] {
+    const { topic, dlqTopic, resultsTopic, workerId } = this.#o;
+    const event: JobOutcomeEvent = {
+      jobID: outcome.jobID ?? null,
+      jobType: outcome.jobType ?? null,
+      status: outcome.status,
+      ...(outcome.status === 'succeeded'
+        ? { result: outcome.summary }
+        : {
+            error: {
+              class: outcome.error.name,
+              reason: outcome.error.reason,
+              message: outcome.error.message,
+            },
+          }),
+      attempts: outcome.attempts,
+      durationMs: outcome.durationMs,
+      source: { topic, partition, offset: message.offset },
+      finishedAt: new Date().toISOString(),
+      worker: workerId,
+    };
+    const out: OutboundMessage[] = [];
+    if (outcome.status === 'failed') {
+      out.push({
+        topic: dlqTopic,
+        message: buildDeadLetterMessage({
+          source: { topic, partition, message },
+          error: outcome.error,
+          attempts: outcome.attempts,
+          jobID: outcome.jobID,
+          jobType: outcome.jobType,
+        }),
+      });
+    }
+    out.push({ topic: resultsTopic, message: buildResultMessage(event, message.key) });
+    return out;
+  }
+}
