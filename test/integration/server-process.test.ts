@@ -89,12 +89,13 @@ describe('stdio mode', () => {
     const deadline = Date.now() + 15_000;
     while (stdout.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.stdin.end();
-    const [code] = (await new Promise((resolve) => child.on('exit', (...a) => resolve(a)))) as [number];
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(0);
     expect(stdout).toHaveLength(3);
     for (const line of stdout) expect(JSON.parse(line).jsonrpc).toBe('2.0');
-    expect(JSON.parse(stdout[1]!).result.content[0].text).toBe("Note 'a' saved successfully.");
-    expect(JSON.parse(stdout[2]!).result.isError).toBe(true);
+    const byId = new Map(stdout.map((l) => [JSON.parse(l).id, JSON.parse(l)]));
+    expect(byId.get(2).result.content[0].text).toBe("Note 'a' saved successfully.");
+    expect(byId.get(3).result.isError).toBe(true);
     expect(stderr.length).toBeGreaterThan(0);
     for (const line of stderr) expect(JSON.parse(line)).toHaveProperty('level');
     expect(stderr.some((l) => l.includes('MCP server serving stdio'))).toBe(true);
