@@ -19,7 +19,14 @@ const require = createRequire(import.meta.url);
 const CLI = join(dirname(require.resolve('@modelcontextprotocol/conformance/package.json')), 'dist/index.js');
 
 /** Scenarios that apply to any MCP server; each must pass. */
-const REQUIRED = ['server-initialize', 'ping', 'tools-list', 'resources-list', 'logging-set-level', 'dns-rebinding-protection'];
+const REQUIRED = [
+  'server-initialize',
+  'ping',
+  'tools-list',
+  'resources-list',
+  'logging-set-level',
+  'dns-rebinding-protection',
+];
 
 let server: Spawned;
 let url: string;
@@ -44,7 +51,16 @@ it('passes every applicable scenario of the official conformance suite', async (
   try {
     const result = await run(
       process.execPath,
-      [CLI, 'server', '--url', url, '--expected-failures', join(REPO, 'conformance/expected-failures.yml'), '-o', out],
+      [
+        CLI,
+        'server',
+        '--url',
+        url,
+        '--expected-failures',
+        join(REPO, 'conformance/expected-failures.yml'),
+        '-o',
+        out,
+      ],
       { cwd: out, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
     );
     stdout = result.stdout;
@@ -66,6 +82,9 @@ it('passes every applicable scenario of the official conformance suite', async (
   for (const scenario of REQUIRED) {
     const statuses = results.get(scenario);
     expect(statuses, `${scenario} ran`).toBeDefined();
-    expect(statuses!.filter((s) => s === 'FAILURE'), `${scenario} has no failed check`).toEqual([]);
+    expect(
+      statuses!.filter((s) => s === 'FAILURE'),
+      `${scenario} has no failed check`,
+    ).toEqual([]);
   }
 });
