@@ -176,15 +176,8 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
   const dataDir = options.dataDir ?? join(runDir, 'data');
   const logDir = options.logDir ?? runDir;
   await mkdir(logDir, { recursive: true });
-  const cleanup = async () => {
-    if (options.dataDir === undefined && options.logDir === undefined) {
-      await rm(runDir, { recursive: true, force: true });
-    } else {
-      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
-      await rm(join(runDir, 'owner.json'), { force: true });
-      await rm(runDir, { recursive: true, force: true });
-    }
-  };
+  // The run dir holds the data and the log unless the caller put them elsewhere; those stay.
+  const cleanup = () => rm(runDir, { recursive: true, force: true });
 
   const portsPinned = options.port !== undefined || options.controllerPort !== undefined;
   for (let attempt = 1; ; attempt++) {
@@ -215,7 +208,9 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
         logFile: broker.logFile,
         stop: () => {
           stopping ??= (async () => {
-            await stopChild(broker.child, STOP_GRACE_MS);
+            const stopStarted = Date.now();
+            const how = await stopChild(broker.child, STOP_GRACE_MS);
+            options.onProgress?.(`Kafka on ${HOST}:${port} ${how} in ${seconds(Date.now() - stopStarted)}`);
             process.off('exit', killOnExit);
             await cleanup();
           })();
@@ -225,7 +220,11 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
     } catch (error) {
       // Free ports are only free until someone else binds them: retry that race a few times.
       const raced = error instanceof BrokerStartError && error.portInUse && !portsPinned && attempt < 3;
-      if (!raced) throw error; // keep the run dir: the error points at its log
+      if (!raced) {
+        // Keep the run dir when the error points at its log (the next start reaps it).
+        if (!existsSync(join(logDir, 'kafka.log'))) await cleanup();
+        throw error;
+      }
       if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     }
   }
@@ -269,8 +268,13 @@ interface LaunchedBroker {
 
 async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
   const started = Date.now();
+  for (const port of [o.port, o.controllerPort]) {
+    if (!(await isPortFree(port))) {
+      throw new BrokerStartError(`${HOST}:${port} is already in use by another process`, true);
+    }
+  }
   await writeServerProperties(o.propertiesFile, o);
-  await formatStorage(o);
+  const clusterId = await formatStorage(o);
 
   await mkdir(dirname(o.logFile), { recursive: true });
   const logFd = openSync(o.logFile, 'a');
@@ -302,7 +306,7 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
 
   const exited = once(child, 'exit').then(([code, signal]) => `exited with ${signal ?? `code ${code}`}`);
   const timeoutMs = o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-  const ready = await waitUntilReady([`${HOST}:${o.port}`], timeoutMs, exited);
+  const ready = await waitUntilReady([`${HOST}:${o.port}`], clusterId, timeoutMs, exited);
   if (!ready.ok) {
     await stopChild(child, 5_000);
     const tail = await readTail(o.logFile, 40);
@@ -367,10 +371,18 @@ async function writeServerProperties(
   await writeFile(file, `# Written by scripts/kafka-local.ts; rewritten on every start.\n${body}\n`);
 }
 
-/** `kafka-storage format`, skipped when the data dir already carries meta.properties. */
-async function formatStorage(o: LaunchOptions): Promise<void> {
-  if (existsSync(join(o.dataDir, 'meta.properties'))) return;
+/**
+ * `kafka-storage format`, skipped when the data dir already carries meta.properties.
+ * Returns the data dir's cluster id.
+ */
+async function formatStorage(o: LaunchOptions): Promise<string> {
+  const metaFile = join(o.dataDir, 'meta.properties');
+  if (existsSync(metaFile)) {
+    const recorded = /^cluster\.id=(.+)$/m.exec(await readFile(metaFile, 'utf8'))?.[1]?.trim();
+    if (recorded) return recorded;
+  }
   await mkdir(o.dataDir, { recursive: true });
+  const clusterId = randomClusterId();
   const args = [
     '-Xmx256m',
     '-cp',
@@ -378,7 +390,7 @@ async function formatStorage(o: LaunchOptions): Promise<void> {
     'kafka.tools.StorageTool',
     'format',
     '--cluster-id',
-    randomClusterId(),
+    clusterId,
     '--config',
     o.propertiesFile,
     '--ignore-formatted',
@@ -393,6 +405,7 @@ async function formatStorage(o: LaunchOptions): Promise<void> {
     throw new Error(`kafka.tools.StorageTool format failed (exit ${result.code}):\n${result.output.trim()}`);
   }
   await writeFile(join(o.dataDir, '.formatted-by'), `${o.version}\n`);
+  return clusterId;
 }
 
 /**
@@ -408,9 +421,13 @@ export function randomClusterId(): string {
 
 type Readiness = { ok: true; clusterId: string } | { ok: false; reason: string };
 
-/** Polls a kafkajs admin `describeCluster()` until it answers, the process exits, or time runs out. */
+/**
+ * Polls a kafkajs admin `describeCluster()` until our cluster answers, the process exits, or time
+ * runs out. The cluster id check keeps a stranger on the port from passing for our broker.
+ */
 async function waitUntilReady(
   brokers: string[],
+  clusterId: string,
   timeoutMs: number,
   exited: Promise<string>,
 ): Promise<Readiness> {
@@ -424,7 +441,8 @@ async function waitUntilReady(
     if (exitReason) return { ok: false, reason: `the broker process ${exitReason}` };
     try {
       const cluster = await describeCluster(brokers, 2_000);
-      return { ok: true, clusterId: cluster.clusterId };
+      if (cluster.clusterId === clusterId) return { ok: true, clusterId };
+      lastError = `answered by cluster ${cluster.clusterId}, not ours (${clusterId})`;
     } catch (error) {
       lastError = (error as Error).message;
     }
@@ -462,15 +480,22 @@ export async function describeCluster(
 // ---------------------------------------------------------------------------------------------
 // Processes, ports, files
 
-async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+async function stopChild(child: ChildProcess, graceMs: number): Promise<'stopped' | 'killed'> {
+  if (child.exitCode !== null || child.signalCode !== null) return 'stopped';
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
-  const outcome = await Promise.race([exited.then(() => 'exited'), sleep(graceMs).then(() => 'timeout')]);
+  const timer = new AbortController();
+  const outcome = await Promise.race([
+    exited.then(() => 'stopped' as const),
+    sleep(graceMs, 'timeout' as const, { signal: timer.signal }).catch(() => 'stopped' as const),
+  ]);
+  timer.abort();
   if (outcome === 'timeout') {
     child.kill('SIGKILL');
     await exited;
+    return 'killed';
   }
+  return 'stopped';
 }
 
 /** For a pid we did not spawn (the CLI's detached broker): SIGTERM, poll, SIGKILL after graceMs. */
