@@ -67,6 +67,7 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
 
 function fmt(n: number): string {
   if (!Number.isFinite(n)) return '-';
+  if (Number.isInteger(n)) return String(n);
   if (n >= 100) return n.toFixed(0);
   if (n >= 10) return n.toFixed(1);
   return n.toFixed(2);

@@ -100,7 +100,7 @@ async function main() {
         ],
         [
           'search_notes',
-          (w) => clients[w]!.callTool({ name: 'search_notes', arguments: { keyword: 'ROADMAP', limit: 10 } }),
+          (w) => clients[w]!.callTool({ name: 'search_notes', arguments: { keyword: '#42', limit: 10 } }),
         ],
       ];
       for (const [name, op] of ops)
