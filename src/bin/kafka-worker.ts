@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from '../config.ts';
-import { createKafka } from '../kafka/client.ts';
+import { createKafka, silenceNegativeTimeoutWarnings } from '../kafka/client.ts';
 import { createLogger } from '../observability/logger.ts';
 import { VERSION } from '../version.ts';
 import { enqueueJobs, parseJobsText, validateJobs } from '../worker/enqueue.ts';
@@ -185,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
   return command === 'enqueue' ? enqueue(config, rest) : run(config);
 }
 
+silenceNegativeTimeoutWarnings();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -244,7 +244,8 @@ export class JobConsumer {
       await committing;
       const mine = uncommittedOffsets()
         .topics.filter((t) => t.topic === topic)
-        .flatMap((t) => t.partitions.filter((p) => p.partition === partition));
+        // kafkajs reports partitions here as object keys, i.e. strings.
+        .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
       if (mine.length > 0) {
         await commitOffsetsIfNecessary({ topics: [{ topic, partitions: mine }] });
       }

@@ -1,0 +1,351 @@
+/**
+ * Helpers for the kafka-worker integration tests: real processes (worker, MCP server) and a
+ * real broker. `KafkaProbe` produces jobs and reads topics, committed and end offsets through
+ * kafkajs; `spawnWorker`/`spawnServer` run this repo's entrypoints as child processes (so a test
+ * can SIGKILL or restart them); `startInProcessWorker` wires a KafkaWorker in the test process.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type Admin, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { findFreePort } from '../../scripts/kafka-local.ts';
+import { parseWorkerConfig, type WorkerConfig } from '../../src/config.ts';
+import { createKafka } from '../../src/kafka/client.ts';
+import { IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/producer.ts';
+import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
+import { ensureTopics, workerTopicConfigs } from '../../src/kafka/topics.ts';
+import type { McpJobClient } from '../../src/mcp-client/client.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { startWorkerHttpServer, type WorkerHttpServer } from '../../src/worker/http.ts';
+import { createWorkerMetrics, type WorkerMetrics } from '../../src/worker/metrics.ts';
+import { createWorkerMcpClient, KafkaWorker } from '../../src/worker/worker.ts';
+import { REPO, type Spawned, spawnEntry } from './processes.ts';
+
+export const WORKER_ENTRY = resolve(REPO, 'src/bin/kafka-worker.ts');
+export const SERVER_ENTRY = resolve(REPO, 'src/bin/mcp-server.ts');
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'kafka-worker-test-'));
+}
+
+/** Worker env tuned for tests: short session timeout (the broker's minimum), quick backoff. */
+export function workerEnv(options: {
+  brokers: string;
+  topic: string;
+  group: string;
+  serverUrl: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: options.brokers,
+    KAFKA_TOPIC: options.topic,
+    MCP_CONSUMER_GROUP: options.group,
+    MCP_SERVER_URL: options.serverUrl,
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+    KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+    KAFKA_REBALANCE_TIMEOUT_MS: '10000',
+    WORKER_BACKOFF_INITIAL_MS: '100',
+    WORKER_BACKOFF_MAX_MS: '1000',
+    WORKER_CALL_TIMEOUT_MS: '10000',
+    WORKER_SHUTDOWN_TIMEOUT_MS: '15000',
+    WORKER_LAG_INTERVAL_MS: '1000',
+    METRICS_PORT: '0',
+    METRICS_HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...options.extra,
+  };
+}
+
+export function toolCallJob(
+  jobID: string,
+  tool: string,
+  args: Record<string, unknown>,
+  payloadAsString = false,
+) {
+  const payload = { tool, arguments: args };
+  return { jobID, jobType: 'tool-call', payload: payloadAsString ? JSON.stringify(payload) : payload };
+}
+
+export function saveNoteJob(jobID: string, title: string, content = `content of ${title}`) {
+  return toolCallJob(jobID, 'save_note', { title, content });
+}
+
+export interface InProcessWorker {
+  worker: KafkaWorker;
+  client: McpJobClient;
+  metrics: WorkerMetrics;
+  config: WorkerConfig;
+  http: WorkerHttpServer;
+  stop(): Promise<void>;
+}
+
+export async function startInProcessWorker(env: Record<string, string>): Promise<InProcessWorker> {
+  const config = parseWorkerConfig(env);
+  const logger = silentLogger();
+  const metrics = createWorkerMetrics(new Registry(), { defaultMetrics: false });
+  const kafka = createKafka({ clientId: config.clientId, brokers: config.brokers, logger });
+  const client = createWorkerMcpClient(config, logger, metrics);
+  const worker = new KafkaWorker({ config, logger, metrics, kafka, client });
+  const http = await startWorkerHttpServer({
+    port: 0,
+    host: '127.0.0.1',
+    registry: metrics.registry,
+    readiness: { consumerJoined: () => worker.consumerJoined, mcpConnected: () => client.connected },
+    logger,
+  });
+  await worker.start();
+  return {
+    worker,
+    client,
+    metrics,
+    config,
+    http,
+    stop: async () => {
+      await worker.close();
+      await http.close();
+    },
+  };
+}
+
+export interface SpawnedWorker extends Spawned {
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function spawnWorker(env: Record<string, string>): SpawnedWorker {
+  const spawned = spawnEntry(WORKER_ENTRY, [], env, 'stdout');
+  return {
+    ...spawned,
+    stop: async (signal = 'SIGTERM') => {
+      if (spawned.child.exitCode === null && spawned.child.signalCode === null) spawned.child.kill(signal);
+      return spawned.exited;
+    },
+  };
+}
+
+export interface ServerProcess {
+  url: string;
+  port: number;
+  process: Spawned;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs `mcp-server` as a child process on `port` (a free one when omitted). */
+export async function spawnServer(options: {
+  notesDb: string;
+  port?: number;
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
+  const port = options.port ?? (await findFreePort());
+  const spawned = spawnEntry(
+    SERVER_ENTRY,
+    [],
+    { PORT: String(port), HOST: '127.0.0.1', NOTES_DB: options.notesDb, LOG_LEVEL: 'info', ...options.env },
+    'stdout',
+  );
+  await spawned.waitForLog((line) => line.msg === 'MCP server listening', 30_000);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    process: spawned,
+    stop: async (signal = 'SIGTERM') => {
+      if (spawned.child.exitCode === null && spawned.child.signalCode === null) spawned.child.kill(signal);
+      await spawned.exited;
+    },
+  };
+}
+
+/** Reads a Prometheus counter/gauge value (sum over series matching `labels`). */
+export async function scrapeMetric(
+  url: string,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface TopicWatch {
+  messages: Array<KafkaMessage & { partition: number }>;
+  /** Values parsed as outcome events (for a `.results` topic). */
+  events(): JobOutcomeEvent[];
+  waitFor(until: (events: JobOutcomeEvent[]) => boolean, timeoutMs?: number): Promise<JobOutcomeEvent[]>;
+  stop(): Promise<void>;
+}
+
+/** Test-side Kafka access: create topics, produce jobs, read topics and offsets. */
+export class KafkaProbe {
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  #producer: Producer | undefined;
+
+  constructor(brokers: string) {
+    this.kafka = new Kafka({
+      clientId: 'worker-test-probe',
+      brokers: brokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
+    this.admin = this.kafka.admin();
+  }
+
+  async connect(): Promise<this> {
+    await this.admin.connect();
+    return this;
+  }
+
+  /** Creates `<topic>`, `.dlq` and `.results` like the worker would. */
+  async createTopics(topic: string, partitions: number): Promise<void> {
+    await ensureTopics(
+      this.admin,
+      workerTopicConfigs(
+        { topic, dlqTopic: `${topic}.dlq`, resultsTopic: `${topic}.results` },
+        { partitions, replicationFactor: -1 },
+      ),
+      silentLogger(),
+    );
+  }
+
+  async produce(
+    topic: string,
+    messages: Array<{ key?: string | null; value: string | Buffer | null; partition?: number }>,
+  ): Promise<void> {
+    if (!this.#producer) {
+      this.#producer = this.kafka.producer(IDEMPOTENT_PRODUCER_CONFIG);
+      await this.#producer.connect();
+    }
+    for (let i = 0; i < messages.length; i += 500) {
+      await this.#producer.send({ topic, acks: -1, messages: messages.slice(i, i + 500) });
+    }
+  }
+
+  /** Produces job envelopes keyed by jobID (as `kafka-worker enqueue` does). */
+  async produceJobs(
+    topic: string,
+    jobs: Array<{ jobID: string } & Record<string, unknown>>,
+    partition?: number,
+  ) {
+    await this.produce(
+      topic,
+      jobs.map((job) => ({
+        key: job.jobID,
+        value: JSON.stringify(job),
+        ...(partition !== undefined && { partition }),
+      })),
+    );
+  }
+
+  /** Every message of `topic` from the beginning, once `until` holds for them (or throws). */
+  async readTopic(
+    topic: string,
+    until: (messages: Array<KafkaMessage & { partition: number }>) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<Array<KafkaMessage & { partition: number }>> {
+    const consumer = this.kafka.consumer({ groupId: uniqueName('probe'), sessionTimeout: 6_000 });
+    const seen: Array<KafkaMessage & { partition: number }> = [];
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message, partition }) => {
+          seen.push({ ...message, partition });
+        },
+      });
+      await waitUntil(() => until(seen), timeoutMs, `messages on ${topic} (have ${seen.length})`);
+      return [...seen];
+    } finally {
+      await consumer.disconnect();
+    }
+  }
+
+  /**
+   * Starts reading `topic` from the beginning and keeps collecting (one consumer for the whole
+   * test, instead of a group join per read).
+   */
+  async watch(topic: string): Promise<TopicWatch> {
+    const consumer = this.kafka.consumer({ groupId: uniqueName('watch'), sessionTimeout: 6_000 });
+    const messages: Array<KafkaMessage & { partition: number }> = [];
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    let joined = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      joined = true;
+    });
+    await consumer.run({
+      eachMessage: async ({ message, partition }) => {
+        messages.push({ ...message, partition });
+      },
+    });
+    await waitUntil(() => joined, 30_000, `watcher on ${topic} to join`);
+    const events = () => messages.map((m) => JSON.parse(String(m.value)) as JobOutcomeEvent);
+    return {
+      messages,
+      events,
+      waitFor: async (until, timeoutMs = 60_000) => {
+        await waitUntil(() => until(events()), timeoutMs, `events on ${topic} (have ${messages.length})`);
+        return events();
+      },
+      stop: () => consumer.disconnect(),
+    };
+  }
+
+  async readResults(topic: string, until: (events: JobOutcomeEvent[]) => boolean, timeoutMs = 60_000) {
+    const messages = await this.readTopic(
+      `${topic}.results`,
+      (msgs) => until(msgs.map((m) => JSON.parse(String(m.value)) as JobOutcomeEvent)),
+      timeoutMs,
+    );
+    return messages.map((m) => JSON.parse(String(m.value)) as JobOutcomeEvent);
+  }
+
+  /** Committed offset per partition for `group` (-1 when none). */
+  async committed(group: string, topic: string): Promise<Map<number, number>> {
+    const [t] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  }
+
+  /** End (high watermark) offset per partition. */
+  async ends(topic: string): Promise<Map<number, number>> {
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((p) => [p.partition, Number(p.high)]));
+  }
+
+  async committedAtEnd(group: string, topic: string): Promise<boolean> {
+    const [committed, ends] = await Promise.all([this.committed(group, topic), this.ends(topic)]);
+    for (const [partition, end] of ends) {
+      const c = committed.get(partition) ?? -1;
+      if (end > 0 && c !== end) return false;
+    }
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.#producer?.disconnect();
+    await this.admin.disconnect();
+  }
+}
