@@ -1,0 +1,303 @@
+/**
+ * server_initialize: start one stdio MCP server from an `mcpServers` entry, talk to it
+ * just long enough to learn what it offers, record that in the catalog, and stop it.
+ *
+ * Invariants:
+ * - only an allowed program runs (exact match; see allowlist.ts), with argv and no shell;
+ * - the child gets PATH and HOME of ours plus the request's env/envFile, nothing else;
+ * - spawn, handshake and listing together take at most `timeoutMs`; stopping adds at most
+ *   the kill grace;
+ * - whatever happens, the child and its process group are gone before `initialize` settles,
+ *   and `close()` stops every child still running;
+ * - every outcome but a cancellation is recorded in the catalog; logs carry the name,
+ *   command, args, duration and outcome, never env values — and the child's output quoted
+ *   in an error has the request's env values masked, in case the child echoes them.
+ */
+import type { CatalogEntry, NotesStore } from '../../notes/store.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { VERSION } from '../../version.ts';
+import { resolveAllowedCommand } from './allowlist.ts';
+import { type BaseEnv, buildChildEnv } from './child-env.ts';
+import { readEnvFile } from './env-file.ts';
+import { InitializeError } from './errors.ts';
+import { type HandshakeResult, handshakeAndList } from './handshake.ts';
+import { redactValues } from './output-tail.ts';
+import type { McpServerEntry } from './schema.ts';
+import { type ExitStatus, ServerProcess } from './server-process.ts';
+import { ChildStdioTransport } from './stdio-transport.ts';
+
+export { InitializeError, type InitializeFailureReason } from './errors.ts';
+
+export interface ServerInitializerOptions {
+  allowedCommands: string[];
+  envDir?: string;
+  /** Bound on spawn + handshake + listing. */
+  timeoutMs: number;
+  /** The only variables of ours a child inherits. */
+  baseEnv: BaseEnv;
+  logger: Logger;
+  catalog: Pick<NotesStore, 'upsertCatalogEntry'>;
+  /** How long a stopping child's process group gets between SIGTERM and SIGKILL (default 2000 ms). */
+  killGraceMs?: number;
+}
+
+type Redact = (text: string) => string;
+
+interface Timing {
+  /** When the outcome was known, before the child was stopped. */
+  outcomeAt?: number;
+}
+
+const CLIENT_INFO = { name: 'mcp-hybrid-server-initialize', version: VERSION };
+const DEFAULT_KILL_GRACE_MS = 2_000;
+/** After a successful listing the child gets this long (at most) to exit on stdin EOF before SIGTERM. */
+const GRACEFUL_EXIT_MS = 1_000;
+/** A lost connection is reported only if no exit, timeout or bad output explains it within this time. */
+const EXPLAIN_FAILURE_MS = 500;
+/** How long an exited child's stderr may take to drain into the error message. */
+const STDERR_SETTLE_MS = 200;
+const STDERR_IN_MESSAGE_CHARS = 2_000;
+
+export class ServerInitializer {
+  readonly #options: ServerInitializerOptions;
+  readonly #killGraceMs: number;
+  readonly #children = new Set<ServerProcess>();
+  readonly #sessions = new Set<Promise<unknown>>();
+  readonly #closing = new AbortController();
+
+  constructor(options: ServerInitializerOptions) {
+    this.#options = options;
+    this.#killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  }
+
+  /** Children spawned and not yet confirmed gone. */
+  get activeChildren(): number {
+    return this.#children.size;
+  }
+
+  /**
+   * Resolves with the 'ready' catalog entry (already recorded). Throws InitializeError after
+   * recording a 'failed' entry — except for 'aborted', which says nothing about the server.
+   */
+  async initialize(
+    name: string,
+    entry: McpServerEntry,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<CatalogEntry> {
+    const started = performance.now();
+    const args = entry.args ?? [];
+    const logger = this.#options.logger.child({ server: name });
+    const base = { name, command: entry.command, args };
+    logger.debug({ command: entry.command, args }, 'server_initialize starting');
+
+    // durationMs measures spawn to outcome; stopping the child afterwards is not counted.
+    const timing: Timing = {};
+    const elapsed = () => Math.round((timing.outcomeAt ?? performance.now()) - started);
+    let result: HandshakeResult;
+    try {
+      result = await this.#initialize(entry, args, options.signal, timing);
+    } catch (err) {
+      const durationMs = elapsed();
+      const failure =
+        err instanceof InitializeError
+          ? err
+          : new InitializeError('spawn_failed', err instanceof Error ? err.message : String(err), {
+              cause: err,
+            });
+      logger.warn(
+        {
+          command: entry.command,
+          args,
+          durationMs,
+          outcome: 'failed',
+          reason: failure.reason,
+          error: failure.message,
+        },
+        'server_initialize failed',
+      );
+      if (failure.reason !== 'aborted') {
+        const failed: CatalogEntry = {
+          ...base,
+          status: 'failed',
+          tools: [],
+          durationMs,
+          error: `${failure.reason}: ${failure.message}`,
+          initializedAt: new Date().toISOString(),
+        };
+        await this.#options.catalog.upsertCatalogEntry(failed).catch((catalogError: unknown) => {
+          logger.error({ err: catalogError }, 'server_initialize could not record a failure in the catalog');
+        });
+      }
+      throw failure;
+    }
+
+    const ready: CatalogEntry = {
+      ...base,
+      status: 'ready',
+      ...result,
+      durationMs: elapsed(),
+      initializedAt: new Date().toISOString(),
+    };
+    await this.#options.catalog.upsertCatalogEntry(ready);
+    logger.info(
+      {
+        command: entry.command,
+        args,
+        durationMs: ready.durationMs,
+        outcome: 'ready',
+        protocolVersion: ready.protocolVersion,
+        tools: ready.tools.length,
+      },
+      'server_initialize succeeded',
+    );
+    return ready;
+  }
+
+  /** Stops every child still running (their initialize calls fail with 'aborted') and waits for them. */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    await Promise.all([...this.#children].map((child) => child.stop()));
+    await Promise.allSettled([...this.#sessions]);
+  }
+
+  async #initialize(entry: McpServerEntry, args: string[], signal: AbortSignal | undefined, timing: Timing) {
+    this.#throwIfCancelled(signal);
+    const { allowedCommands, envDir, baseEnv } = this.#options;
+    const executable = await resolveAllowedCommand(entry.command, allowedCommands, baseEnv.PATH);
+    const fileEnv = entry.envFile === undefined ? {} : await readEnvFile(entry.envFile, envDir);
+    const env = buildChildEnv(baseEnv, fileEnv, entry.env);
+    this.#throwIfCancelled(signal);
+
+    const secrets = [...Object.values(fileEnv), ...Object.values(entry.env ?? {})];
+    const redact = (text: string) => redactValues(text, secrets);
+    const session = this.#runChild(executable, args, env, signal, timing, redact);
+    this.#sessions.add(session);
+    try {
+      return await session;
+    } finally {
+      this.#sessions.delete(session);
+    }
+  }
+
+  #throwIfCancelled(signal: AbortSignal | undefined): void {
+    if (this.#closing.signal.aborted) throw new InitializeError('aborted', 'the server is shutting down');
+    if (signal?.aborted) throw new InitializeError('aborted', 'the request was cancelled');
+  }
+
+  /** Spawns the child, converses with it under the deadline, and always stops it. */
+  async #runChild(
+    executable: string,
+    args: string[],
+    env: Record<string, string>,
+    signal: AbortSignal | undefined,
+    timing: Timing,
+    redact: Redact,
+  ): Promise<HandshakeResult> {
+    let child: ServerProcess;
+    try {
+      child = new ServerProcess({ executable, args, env, killGraceMs: this.#killGraceMs });
+    } catch (err) {
+      // spawn() itself throws for arguments the OS cannot take.
+      throw new InitializeError('spawn_failed', `command could not be started: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.#children.add(child);
+
+    const { timeoutMs } = this.#options;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => {
+      deadline.abort(
+        new InitializeError(
+          'timeout',
+          `no MCP handshake and listing within ${timeoutMs} ms${stderrPart(child, redact)}`,
+        ),
+      );
+    }, timeoutMs);
+    const onCancel = () => deadline.abort(new InitializeError('aborted', 'the request was cancelled'));
+    const onClosing = () => deadline.abort(new InitializeError('aborted', 'the server is shutting down'));
+    signal?.addEventListener('abort', onCancel, { once: true });
+    this.#closing.signal.addEventListener('abort', onClosing, { once: true });
+    // A listener added to an already-aborted signal never fires.
+    if (this.#closing.signal.aborted) onClosing();
+    else if (signal?.aborted) onCancel();
+
+    let succeeded = false;
+    try {
+      const result = await converse(child, deadline.signal, redact);
+      succeeded = true;
+      return result;
+    } finally {
+      timing.outcomeAt = performance.now();
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
+      this.#closing.signal.removeEventListener('abort', onClosing);
+      await child.stop({ gracefulMs: succeeded ? Math.min(GRACEFUL_EXIT_MS, this.#killGraceMs) : 0 });
+      this.#children.delete(child);
+    }
+  }
+}
+
+/**
+ * The handshake and listing, raced against everything that ends them early: the deadline
+ * (timeout, cancellation, shutdown), a failed spawn, non-JSON-RPC output and the child's exit.
+ */
+async function converse(child: ServerProcess, signal: AbortSignal, redact: Redact): Promise<HandshakeResult> {
+  let fail: (error: InitializeError) => void = () => {};
+  const failure = new Promise<never>((_, reject) => {
+    fail = reject;
+  });
+  failure.catch(() => {});
+
+  const onAbort = () => fail(signal.reason as InitializeError);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  child.started.catch(fail);
+  void child.exited.then(async (status) => {
+    await child.stderrSettled(STDERR_SETTLE_MS);
+    fail(exitFailure(status, child, redact));
+  });
+
+  const transport = new ChildStdioTransport(child.child.stdin, child.child.stdout);
+  transport.onInvalidOutput = (excerpt, error) =>
+    fail(
+      new InitializeError(
+        'not_mcp',
+        `not an MCP server: it wrote something other than JSON-RPC to stdout: ${JSON.stringify(redact(excerpt))} ` +
+          `(${redact(error.message.split('\n')[0] ?? '')})${stderrPart(child, redact)}`,
+      ),
+    );
+
+  try {
+    await Promise.race([child.started, failure]);
+    const conversation = handshakeAndList(transport, signal, CLIENT_INFO).catch(async (err: unknown) => {
+      await new Promise((resolve) => setTimeout(resolve, EXPLAIN_FAILURE_MS));
+      throw new InitializeError(
+        'not_mcp',
+        `did not complete the MCP handshake and listing: ${redact(err instanceof Error ? err.message : String(err))}` +
+          stderrPart(child, redact),
+        { cause: err },
+      );
+    });
+    conversation.catch(() => {});
+    return await Promise.race([conversation, failure]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await transport.close();
+  }
+}
+
+function exitFailure(status: ExitStatus, child: ServerProcess, redact: Redact): InitializeError {
+  const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+  return new InitializeError(
+    status.code === 0 ? 'not_mcp' : 'crashed',
+    `the server ${how} before the MCP handshake and listing completed${stderrPart(child, redact) || '; no stderr output'}`,
+  );
+}
+
+function stderrPart(child: ServerProcess, redact: Redact): string {
+  const text = redact(child.stderr.text());
+  if (text === '') return '';
+  const tail = text.length > STDERR_IN_MESSAGE_CHARS ? `…${text.slice(-STDERR_IN_MESSAGE_CHARS)}` : text;
+  return `; stderr: ${tail}`;
+}

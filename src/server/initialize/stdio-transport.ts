@@ -1,0 +1,125 @@
+/**
+ * An MCP transport over the stdin/stdout of a process we spawned ourselves (the SDK's
+ * StdioClientTransport spawns its own child and cannot put it in a process group). Messages
+ * are newline-delimited JSON-RPC, framed with the SDK's serializer and parser. Anything else
+ * on stdout — a banner, a log line, an oversized line — is a protocol violation reported
+ * once through `onInvalidOutput`; blank lines are ignored. End of stdout closes the transport.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024;
+const EXCERPT_CHARS = 200;
+
+export class ChildStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  /** Called once, with an excerpt of the offending output, when stdout is not JSON-RPC. */
+  onInvalidOutput?: (excerpt: string, error: Error) => void;
+  /** The protocol version agreed in the initialize handshake. */
+  protocolVersion: string | undefined;
+
+  readonly #stdin: Writable;
+  readonly #stdout: Readable;
+  readonly #maxLineBytes: number;
+  #buffer: Buffer = Buffer.alloc(0);
+  #started = false;
+  #closed = false;
+  #invalid = false;
+
+  constructor(stdin: Writable, stdout: Readable, options: { maxLineBytes?: number } = {}) {
+    this.#stdin = stdin;
+    this.#stdout = stdout;
+    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('ChildStdioTransport already started');
+    this.#started = true;
+    this.#stdout.on('data', this.#onData);
+    this.#stdout.once('end', this.#onEnd);
+    this.#stdout.once('close', this.#onEnd);
+    this.#stdin.on('error', this.#onStdinError);
+  }
+
+  setProtocolVersion(version: string): void {
+    this.protocolVersion = version;
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.#stdin;
+    if (this.#closed || !stdin.writable) return Promise.reject(new Error('Not connected'));
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error | null) => {
+        stdin.off('drain', onDrain);
+        stdin.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(new Error('Not connected: the server closed its stdin'));
+      if (stdin.write(serializeMessage(message))) {
+        resolve();
+        return;
+      }
+      stdin.once('drain', onDrain);
+      stdin.once('close', onClose);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stdout.off('data', this.#onData);
+    this.#stdout.off('end', this.#onEnd);
+    this.#stdout.off('close', this.#onEnd);
+    this.#stdin.off('error', this.#onStdinError);
+    this.#buffer = Buffer.alloc(0);
+    this.onclose?.();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#invalid) return;
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    let newline = this.#buffer.indexOf(0x0a);
+    while (newline !== -1 && !this.#invalid && !this.#closed) {
+      const line = this.#buffer.toString('utf8', 0, newline).replace(/\r$/, '');
+      this.#buffer = this.#buffer.subarray(newline + 1);
+      if (line.trim() !== '') this.#deliver(line);
+      newline = this.#buffer.indexOf(0x0a);
+    }
+    if (this.#buffer.length > this.#maxLineBytes && !this.#invalid) {
+      const excerpt = this.#buffer.toString('utf8', 0, EXCERPT_CHARS);
+      this.#violation(excerpt, new Error(`a line of stdout exceeded ${this.#maxLineBytes} bytes`));
+    }
+  };
+
+  #deliver(line: string): void {
+    let message: JSONRPCMessage;
+    try {
+      message = deserializeMessage(line);
+    } catch (err) {
+      this.#violation(line.slice(0, EXCERPT_CHARS), err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.onmessage?.(message);
+  }
+
+  #violation(excerpt: string, error: Error): void {
+    this.#invalid = true;
+    this.#buffer = Buffer.alloc(0);
+    this.onInvalidOutput?.(excerpt, error);
+    this.onerror?.(error);
+  }
+
+  readonly #onEnd = (): void => {
+    void this.close();
+  };
+
+  readonly #onStdinError = (err: Error): void => {
+    this.onerror?.(err);
+  };
+}
