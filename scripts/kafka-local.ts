@@ -277,7 +277,7 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
   const clusterId = await formatStorage(o);
 
   await mkdir(dirname(o.logFile), { recursive: true });
-  const logFd = openSync(o.logFile, 'a');
+  const logFd = openSync(o.logFile, 'w'); // one start per log: its tail is this run's
   let child: ChildProcess;
   try {
     child = spawn(
