@@ -73,10 +73,6 @@ export function registerInitializeTool(server: McpServer, deps: InitializeToolDe
         };
       } catch (err) {
         if (err instanceof InitializeError) {
-          ctx.logger.warn(
-            { server: name, reason: err.reason, error: err.message },
-            'server_initialize failed',
-          );
           return toolError(`Server '${name}' failed to initialize (${err.reason}): ${err.message}`);
         }
         throw err;
