@@ -47,3 +47,29 @@ export function clampLimit(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_LIST_LIMIT;
   return Math.min(MAX_LIST_LIMIT, Math.max(1, Math.trunc(limit)));
 }
+
+/**
+ * Listing order in JavaScript, identical to the databases' `ORDER BY created_at DESC, title`
+ * (SQLite BINARY, PostgreSQL "C"): titles compare by code point, not by UTF-16 unit.
+ */
+export function compareListing(a: ListingKey, b: ListingKey): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return compareCodePoints(a.title, b.title);
+}
+
+function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** Surrogates (code points above U+FFFF) sort after U+E000–U+FFFF in code point order. */
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}

@@ -1,14 +1,16 @@
 /**
- * The embedded notes store: SQLite through `node:sqlite` (synchronous; every call is one
- * short statement or transaction). File databases run in WAL mode with a busy timeout, so
- * readers never block the writer and a second process waits instead of failing.
+ * The embedded notes store: SQLite through `node:sqlite`. The driver is synchronous, so every
+ * call is one short statement or transaction, and searches that must visit many notes run
+ * in chunks with an event-loop turn between them. File databases run in WAL mode with a
+ * busy timeout, so readers never block the writer and a second process waits instead of failing.
  *
  * Search: an FTS5 `trigram` index over the notes' title and content *folded in JavaScript*
  * (see search.ts), kept in sync by triggers that call the `notes_fold` function this
  * connection registers. The index is contentless (it stores trigrams only; the text stays
  * in `notes`) and case-sensitive over already-folded text, so a phrase match is exactly the
- * seed's substring semantics. Keywords shorter than a trigram fall back to a scan in
- * listing order that stops at `limit + 1` matches.
+ * seed's substring semantics. Keywords shorter than a trigram, and keywords so common that
+ * the index matches more than SEARCH_INDEX_PROBE notes, are answered by a scan in listing
+ * order that applies the same predicate in JavaScript and stops at `limit + 1` matches.
  *
  * Because the triggers need `notes_fold`, writes to `notes` must go through this module
  * (a plain `sqlite3` shell can read the database but its writes to `notes` fail loudly).
@@ -17,7 +19,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../observability/logger.ts';
-import { clampLimit, decodeCursor, encodeCursor } from './cursor.ts';
+import { clampLimit, compareListing, decodeCursor, encodeCursor } from './cursor.ts';
 import { codePointLength, foldForSearch, INDEXED_KEYWORD_MIN_CHARS, noteMatches } from './search.ts';
 import type {
   CatalogEntry,
@@ -85,18 +87,39 @@ export function ftsPhrase(foldedKeyword: string): string {
   return `"${foldedKeyword.replaceAll('"', '""')}"`;
 }
 
+/**
+ * An index-backed search: up to `?` matching notes, newest rowid first (FTS5 serves the
+ * phrase and the order; no table scan, no sort). Rowid order is not listing order, so
+ * the store sorts what it gets; see `searchNotes` for when the probe comes back full.
+ */
 export const SQLITE_SEARCH_INDEXED_SQL = `
   SELECT n.title, n.created_at, n.updated_at
   FROM notes_fts CROSS JOIN notes AS n ON n.id = notes_fts.rowid
   WHERE notes_fts MATCH ?
-  ORDER BY n.created_at DESC, n.title ASC
+  ORDER BY notes_fts.rowid DESC
   LIMIT ?`;
 
-const SEARCH_SCAN_SQL = `
-  SELECT title, created_at, updated_at FROM notes
-  WHERE notes_contains(title, content, ?)
-  ORDER BY created_at DESC, title ASC
-  LIMIT ?`;
+/** One chunk of a scan in listing order, each note flagged by the exact (JavaScript) predicate. */
+const SEARCH_SCAN_FIRST_SQL = `
+  SELECT title, created_at, updated_at, notes_contains(title, content, ?) AS hit FROM notes
+  ORDER BY created_at DESC, title ASC LIMIT ?`;
+const SEARCH_SCAN_NEXT_SQL = `
+  SELECT title, created_at, updated_at, notes_contains(title, content, ?) AS hit FROM notes
+  WHERE created_at <= ? AND (created_at < ? OR title > ?)
+  ORDER BY created_at DESC, title ASC LIMIT ?`;
+
+/**
+ * A keyword the index matches in more notes than this is common: walking notes newest
+ * first meets `limit` matches sooner than fetching and sorting every match would.
+ */
+const SEARCH_INDEX_PROBE = 2_000;
+/**
+ * Notes per scan chunk. node:sqlite is synchronous, so a scan that has to visit many notes
+ * (a rare one- or two-character keyword) gives the event loop a turn between chunks.
+ */
+const SEARCH_SCAN_CHUNK = 2_000;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface NoteRow {
   title: string;
@@ -164,13 +187,17 @@ function migrate(db: DatabaseSync, logger: Logger): void {
       }
       db.exec('COMMIT');
     } catch (err) {
-      db.exec('ROLLBACK');
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        // The failure already ended the transaction.
+      }
       throw err;
     }
   }
 }
 
-/** A monotonic-enough clock: never earlier than `floor` (clock steps back, same millisecond). */
+/** Now, but never earlier than any of `floors` (a clock stepping back, two saves in one millisecond). */
 function timestampNotBefore(...floors: string[]): string {
   let now = new Date().toISOString();
   for (const floor of floors) if (floor > now) now = floor;
@@ -268,10 +295,45 @@ class SqliteNotesStore implements NotesStore {
     const folded = foldForSearch(keyword);
     // A NUL would end the FTS5 query string early; such keywords take the (exact) scan.
     const indexed = codePointLength(folded) >= INDEXED_KEYWORD_MIN_CHARS && !folded.includes('\0');
-    const rows = (indexed
-      ? this.#sql(SQLITE_SEARCH_INDEXED_SQL).all(ftsPhrase(folded), limit + 1)
-      : this.#sql(SEARCH_SCAN_SQL).all(folded, limit + 1)) as unknown as SummaryRow[];
-    return { notes: rows.slice(0, limit).map(toSummary), truncated: rows.length > limit };
+    const found = indexed
+      ? await this.#searchIndexed(folded, limit + 1)
+      : await this.#searchScan(folded, limit + 1);
+    return { notes: found.slice(0, limit), truncated: found.length > limit };
+  }
+
+  /** The newest `wanted` notes containing `folded` (3+ characters), through the trigram index. */
+  async #searchIndexed(folded: string, wanted: number): Promise<NoteSummary[]> {
+    const rows = this.#sql(SQLITE_SEARCH_INDEXED_SQL).all(
+      ftsPhrase(folded),
+      SEARCH_INDEX_PROBE,
+    ) as unknown as SummaryRow[];
+    if (rows.length < SEARCH_INDEX_PROBE) return rows.map(toSummary).sort(compareListing).slice(0, wanted);
+    return this.#searchScan(folded, wanted);
+  }
+
+  /** Notes in listing order, chunk by chunk, until `wanted` match or none are left. */
+  async #searchScan(folded: string, wanted: number): Promise<NoteSummary[]> {
+    const found: NoteSummary[] = [];
+    let after: SummaryRow | undefined;
+    for (;;) {
+      const rows = (after === undefined
+        ? this.#sql(SEARCH_SCAN_FIRST_SQL).all(folded, SEARCH_SCAN_CHUNK)
+        : this.#sql(SEARCH_SCAN_NEXT_SQL).all(
+            folded,
+            after.created_at,
+            after.created_at,
+            after.title,
+            SEARCH_SCAN_CHUNK,
+          )) as unknown as Array<SummaryRow & { hit: number }>;
+      for (const row of rows) {
+        if (!row.hit) continue;
+        found.push(toSummary(row));
+        if (found.length >= wanted) return found;
+      }
+      if (rows.length < SEARCH_SCAN_CHUNK) return found;
+      after = rows.at(-1);
+      await yieldToEventLoop();
+    }
   }
 
   async deleteNote(title: string): Promise<boolean> {

@@ -556,6 +556,43 @@ export function describeNotesStoreContract(name: string, backend: () => NotesSto
       ]);
     });
 
+    it('finds the newest matches exactly when a search spans many index and scan chunks', async () => {
+      // Timestamps are a permutation of insertion order, so storage order says nothing about age.
+      const count = 12_000;
+      const base = Date.UTC(2021, 0, 1);
+      const rare = new Set([17, 5_003, 11_999]);
+      const notes: Note[] = Array.from({ length: count }, (_, i) => {
+        const t = iso(base + ((i * 7_919) % count) * 1000);
+        return {
+          title: `Bulk ${i}`,
+          content: rare.has(i) ? `shared words plus Ø mark ${i}` : `shared words ${i % 97}`,
+          createdAt: t,
+          updatedAt: t,
+        };
+      });
+      await b.seed(store, notes);
+      await b.analyze(store);
+      const expectTop = (keyword: string, limit: number) => {
+        const all = notes.filter((n) => seedMatches(n, keyword)).sort(listingOrder);
+        return { titles: all.slice(0, limit).map((n) => n.title), truncated: all.length > limit };
+      };
+      for (const [keyword, limit] of [
+        ['SHARED words', 7],
+        ['words 5', 50],
+        ['words 1', 20],
+        ['ø', 10],
+        ['ø m', 10],
+        ['s', 3],
+        ['zq', 5],
+      ] as const) {
+        const got = await store.searchNotes(keyword, { limit });
+        expect({ titles: titles(got.notes), truncated: got.truncated }, keyword).toEqual(
+          expectTop(keyword, limit),
+        );
+      }
+      expect(titles((await store.searchNotes('Ø', { limit: 10 })).notes)).toHaveLength(3);
+    });
+
     describe('export', () => {
       it('exports whole notes in listing order until the next would pass maxBytes', async () => {
         // Byte sizes: 'ééé' is 6 bytes in UTF-8 (3 characters), '😀' is 4.
