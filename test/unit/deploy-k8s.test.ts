@@ -199,6 +199,9 @@ describe('k8s/ workloads', () => {
   it('keeps secrets in the Secret, with example values that say so', () => {
     const secret = find('Secret', 'mcp-hybrid-secrets');
     for (const value of Object.values(secret.stringData ?? {})) expect(value).toContain('EXAMPLE-ONLY');
+    // README: `kubectl apply -k k8s/ -l 'mcp-hybrid.dev/example-values!=true'` skips exactly it.
+    const skipped = all.filter((o) => o.metadata.labels?.['mcp-hybrid.dev/example-values'] === 'true');
+    expect(skipped).toEqual([secret]);
     for (const cm of all.filter((o) => o.kind === 'ConfigMap')) {
       expect(Object.keys(cm.data ?? {})).not.toContain('MCP_AUTH_TOKEN');
       expect(Object.keys(cm.data ?? {})).not.toContain('DATABASE_URL');
