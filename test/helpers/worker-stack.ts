@@ -73,7 +73,7 @@ export function toolCallJob(
 }
 
 export function saveNoteJob(jobID: string, title: string, content = `content of ${title}`) {
-  return toolCallJob(jobID, 'save_note', { title, content });
+  return { jobID, jobType: 'tool-call', payload: { tool: 'save_note', arguments: { title, content } } };
 }
 
 export interface InProcessWorker {
