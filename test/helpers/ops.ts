@@ -1,0 +1,47 @@
+/**
+ * Helpers for the ops tests (`kafka-worker status`, `dlq list`, `dlq replay`): dead letters as
+ * the worker writes them, produced with their headers.
+ */
+import type { Kafka, KafkaMessage, Message } from 'kafkajs';
+import { buildDeadLetterMessage } from '../../src/kafka/dead-letter.ts';
+import { IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/producer.ts';
+import { PermanentError, type PermanentReason } from '../../src/worker/errors.ts';
+import { toolCallJob } from './worker-stack.ts';
+
+/** The dead letter of a save_note job `jobID` that sat at `offset` of `topic`/`partition`. */
+export function deadLetter(options: {
+  topic: string;
+  partition: number;
+  offset: number;
+  jobID: string;
+  reason: PermanentReason;
+  headers?: Record<string, string>;
+}): Message {
+  const job = toolCallJob(options.jobID, 'save_note', { title: options.jobID, content: 'x' });
+  const message = {
+    key: Buffer.from(options.jobID),
+    value: Buffer.from(JSON.stringify(job)),
+    headers: options.headers ?? {},
+    offset: String(options.offset),
+    timestamp: String(Date.now() - 3_600_000),
+    attributes: 0,
+  } as KafkaMessage;
+  return buildDeadLetterMessage({
+    source: { topic: options.topic, partition: options.partition, message },
+    error: new PermanentError(options.reason, `failed: ${options.reason}`),
+    attempts: 3,
+    jobID: options.jobID,
+    jobType: 'tool-call',
+  });
+}
+
+/** Produces messages with their headers and explicit partitions (acks=all). */
+export async function produceMessages(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+  const producer = kafka.producer(IDEMPOTENT_PRODUCER_CONFIG);
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages });
+  } finally {
+    await producer.disconnect();
+  }
+}
