@@ -35,6 +35,7 @@ import {
   ToolError,
 } from '../worker/errors.ts';
 import { classifyMcpError } from './classify.ts';
+import { createHttpFetch } from './http-fetch.ts';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -128,6 +129,7 @@ export class McpJobClient implements McpToolCaller {
   readonly #options: McpClientOptions;
   readonly #log: Logger;
   readonly #endpoints: { streamable: URL; sse: URL };
+  readonly #http = createHttpFetch();
   #connection: Connection | undefined;
   #connecting: Promise<Connection> | undefined;
   #closed = false;
@@ -174,11 +176,16 @@ export class McpJobClient implements McpToolCaller {
     for (let attempt = 0; ; attempt++) {
       if (options.signal?.aborted) throw new JobAbortedError('call aborted before it was sent');
       const conn = await this.#ensureConnected();
+      // The SDK never removes the abort listener it adds to a request's signal, so it gets a
+      // per-call signal; the caller's (long-lived) signal is linked to it only for the call.
+      const perCall = new AbortController();
+      const forward = () => perCall.abort(options.signal?.reason);
+      options.signal?.addEventListener('abort', forward, { once: true });
       let result: Awaited<ReturnType<Client['callTool']>>;
       try {
         result = await conn.client.callTool(params, undefined, {
           timeout: options.timeoutMs ?? this.#options.callTimeoutMs,
-          ...(options.signal !== undefined && { signal: options.signal }),
+          signal: perCall.signal,
         });
       } catch (err) {
         if (options.signal?.aborted) throw new JobAbortedError('call aborted', { cause: err });
@@ -187,6 +194,8 @@ export class McpJobClient implements McpToolCaller {
         // The server restarted and forgot our session before running anything: reconnect, resend once.
         if (classified.sessionLost && attempt === 0) continue;
         throw classified.error;
+      } finally {
+        options.signal?.removeEventListener('abort', forward);
       }
       return toToolCallResult(name, result);
     }
@@ -221,14 +230,16 @@ export class McpJobClient implements McpToolCaller {
     await this.#connecting?.catch(() => undefined);
     const conn = this.#connection;
     this.#connection = undefined;
-    if (!conn) return;
-    if (conn.transport instanceof StreamableHTTPClientTransport) {
-      await withTimeout(conn.transport.terminateSession(), 1_000, 'session termination').catch(
-        () => undefined,
-      );
+    if (conn) {
+      if (conn.transport instanceof StreamableHTTPClientTransport) {
+        await withTimeout(conn.transport.terminateSession(), 1_000, 'session termination').catch(
+          () => undefined,
+        );
+      }
+      await conn.client.close().catch(() => undefined);
     }
-    await conn.client.close().catch(() => undefined);
-    this.#options.onConnectionChange?.(false);
+    this.#http.close();
+    if (conn) this.#options.onConnectionChange?.(false);
   }
 
   #ensureConnected(): Promise<Connection> {
@@ -302,6 +313,7 @@ export class McpJobClient implements McpToolCaller {
       kind === 'streamable-http'
         ? new StreamableHTTPClientTransport(this.#endpoints.streamable, {
             requestInit: { headers },
+            fetch: this.#http.fetch,
             // We rebuild lost connections ourselves; the transport must not resume on its own.
             reconnectionOptions: {
               maxRetries: 0,

@@ -21,21 +21,30 @@ export function backoffDelay(
   return Math.round(half + random() * half);
 }
 
-/** Resolves after `ms`, or rejects with `signal.reason` as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Resolves after `ms`, or rejects with the reason of the first of `signals` to abort. Listeners
+ * are removed again either way, so long-lived signals do not collect them.
+ */
+export function sleep(ms: number, ...signals: Array<AbortSignal | undefined>): Promise<void> {
+  const active = signals.filter((s): s is AbortSignal => s !== undefined);
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
+    const aborted = active.find((s) => s.aborted);
+    if (aborted) {
+      reject(aborted.reason);
       return;
     }
-    const onAbort = () => {
+    const cleanup = () => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      for (const s of active) s.removeEventListener('abort', onAbort);
     };
+    function onAbort(this: AbortSignal) {
+      cleanup();
+      reject(this.reason);
+    }
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      cleanup();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    for (const s of active) s.addEventListener('abort', onAbort, { once: true });
   });
 }

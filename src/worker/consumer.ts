@@ -164,11 +164,12 @@ export class JobConsumer {
     } = payload;
     const { topic, partition } = batch;
     const { processor, publisher, metrics } = this.#o;
+    // Ends this batch's retry waits: on a rebalance (below) or when the worker stops.
     const stopPartition = new AbortController();
-    const signals = {
-      call: this.#abortCalls.signal,
-      wait: AbortSignal.any([this.#stopRetrying.signal, stopPartition.signal]),
-    };
+    const stopping = () => stopPartition.abort(this.#stopRetrying.signal.reason);
+    if (this.#stopRetrying.signal.aborted) stopping();
+    else this.#stopRetrying.signal.addEventListener('abort', stopping, { once: true });
+    const signals = { call: this.#abortCalls.signal, wait: stopPartition.signal };
     let rebalance: unknown;
     let heartbeating = false;
     const ticker = setInterval(
@@ -251,6 +252,7 @@ export class JobConsumer {
       }
     } finally {
       clearInterval(ticker);
+      this.#stopRetrying.signal.removeEventListener('abort', stopping);
     }
     if (rebalance !== undefined) throw rebalance;
   }

@@ -152,7 +152,7 @@ export class JobProcessor {
       }
       metrics.retries.inc({ job_type: label, reason: failure.reason });
       try {
-        await sleep(delay, AbortSignal.any([signals.call, signals.wait]));
+        await sleep(delay, signals.call, signals.wait);
       } catch {
         throw new JobAbortedError('stopped while waiting to retry');
       }
