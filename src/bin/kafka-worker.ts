@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from '../config.ts';
 import { createKafka, silenceNegativeTimeoutWarnings } from '../kafka/client.ts';
 import { createLogger } from '../observability/logger.ts';
+import { OPS_USAGE, runOpsCommand, UsageError } from '../ops/cli.ts';
 import { VERSION } from '../version.ts';
 import { enqueueJobs, parseJobsText, validateJobs } from '../worker/enqueue.ts';
 import { createDefaultJobRegistry } from '../worker/handlers/index.ts';
@@ -27,7 +28,7 @@ Usage:
   kafka-worker [run]                  consume KAFKA_TOPIC in group MCP_CONSUMER_GROUP and run each job
   kafka-worker enqueue --file <path>  validate and produce jobs to KAFKA_TOPIC, keyed by jobID
                                       (<path>: one envelope, a JSON array, or JSON lines; '-' = stdin)
-  kafka-worker --help                 show this help
+${OPS_USAGE}  kafka-worker --help                 show this help
   kafka-worker --version              print the version
 
 Job envelope (message value):
@@ -65,6 +66,10 @@ Environment (all optional):
   METRICS_HOST=0.0.0.0                bind address of that port
   LOG_LEVEL=info                      fatal|error|warn|info|debug|trace|silent
 `;
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
 
 function fail(message: string, code = 2): number {
   process.stderr.write(`kafka-worker: ${message}\n`);
@@ -173,7 +178,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command = 'run', ...rest] = argv;
-  if (command !== 'run' && command !== 'enqueue') return fail(`unknown command '${command}'\n\n${HELP}`);
+  if (!['run', 'enqueue', 'status', 'dlq'].includes(command))
+    return fail(`unknown command '${command}'\n\n${HELP}`);
   if (command === 'run' && rest.length > 0) return fail(`run: unknown argument '${rest[0]}'\n\n${HELP}`);
   let config: WorkerConfig;
   try {
@@ -181,6 +187,11 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message);
     throw err;
+  }
+  if (command === 'status' || command === 'dlq') {
+    return runOpsCommand(argv, config).catch((err: unknown) =>
+      err instanceof UsageError ? fail(`${err.message}\n\n${HELP}`) : fail(errorText(err), 1),
+    );
   }
   return command === 'enqueue' ? enqueue(config, rest) : run(config);
 }

@@ -9,8 +9,10 @@
  *   Progress lives in replay cursors — committed offsets on the DLQ of `<group>.dlq-replay` (runs
  *   without a filter) and `<group>.dlq-replay.<reason>` (runs with `--filter`) — and a record
  *   counts as replayed when its offset lies below the unfiltered cursor or below its reason's
- *   cursor. Each record is re-published and its cursor advanced in ONE Kafka transaction, so a
- *   replay killed at any point has either done both or neither. Every replay uses the same
+ *   cursor. Records go out in chunks (at most 100, one partition), each chunk together with the
+ *   advance of its cursors in ONE Kafka transaction, so a replay killed at any point has, for
+ *   every record, either done both or neither (jobs consumers read committed records only, as
+ *   kafkajs and the worker do by default). Every replay uses the same
  *   transactional id, so a new run first fences (and aborts the open transaction of) any run
  *   left behind, and two replays of one group cannot interleave.
  * - The re-published message is the original job: same key (so the same partition) and value,
@@ -174,6 +176,8 @@ export interface DlqReadOptions {
   readerGroupPrefix: string;
   /** Gives up when the DLQ cannot be read to its end within this time. */
   timeoutMs?: number;
+  /** Records handed over at once (a replay sends each chunk in one transaction); default 100. */
+  chunkSize?: number;
 }
 
 /** End offset per partition of a topic, and the number of records it retains. */
@@ -189,13 +193,14 @@ export async function topicSize(
 }
 
 /**
- * Calls `onRecord` for every retained DLQ record up to the end offsets seen at the start, in
- * offset order within each partition (partitions one after the other, never concurrently).
- * `onRecord` returning 'stop' ends the read early. Resolves with whether the end was reached.
+ * Calls `onRecords` with every retained DLQ record up to the end offsets seen at the start, in
+ * chunks of consecutive records of one partition (at most `chunkSize`), in offset order within
+ * each partition and never for two partitions at once. `onRecords` returning 'stop' ends the
+ * read early. Resolves with whether the end was reached.
  */
 export async function readDeadLetters(
   options: DlqReadOptions,
-  onRecord: (record: DlqRecord) => Promise<undefined | 'stop'> | undefined | 'stop',
+  onRecords: (records: DlqRecord[]) => Promise<undefined | 'stop'> | undefined | 'stop',
 ): Promise<{ complete: boolean; ends: Map<number, number> }> {
   const { kafka, admin, dlqTopic } = options;
   const size = await topicSize(admin, dlqTopic);
@@ -227,11 +232,15 @@ export async function readDeadLetters(
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, heartbeat, isRunning }) => {
         const end = ends.get(batch.partition) ?? 0;
-        for (const message of batch.messages) {
+        const records = batch.messages
+          .filter((m) => Number(m.offset) < end)
+          .map((m) => toDlqRecord(m, batch.partition));
+        const chunkSize = options.chunkSize ?? 100;
+        for (let i = 0; i < records.length; i += chunkSize) {
           if (stopped || failure !== undefined || !isRunning()) return;
-          if (Number(message.offset) >= end) break;
+          const chunk = records.slice(i, i + chunkSize);
           try {
-            if ((await onRecord(toDlqRecord(message, batch.partition))) === 'stop') {
+            if ((await onRecords(chunk)) === 'stop') {
               stopped = true;
               finish();
               return;
@@ -241,7 +250,7 @@ export async function readDeadLetters(
             finish();
             return;
           }
-          reached(batch.partition, Number(message.offset) + 1);
+          reached(batch.partition, Number(chunk[chunk.length - 1]!.offset) + 1);
           await heartbeat();
         }
       },
@@ -274,9 +283,11 @@ export async function listDeadLetters(
 ): Promise<DlqListEntry[]> {
   const cursors = new ReplayCursors(options.admin, options.group, options.dlqTopic);
   const entries: DlqListEntry[] = [];
-  await readDeadLetters(options, async (record) => {
-    if (options.filter && !options.filter.includes(record.reason)) return undefined;
-    entries.push({ ...record, replayed: await cursors.isReplayed(record) });
+  await readDeadLetters(options, async (records) => {
+    for (const record of records) {
+      if (options.filter && !options.filter.includes(record.reason)) continue;
+      entries.push({ ...record, replayed: await cursors.isReplayed(record) });
+    }
     return undefined;
   });
   return entries.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
@@ -335,53 +346,64 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
   }
   const cursors = new ReplayCursors(admin, group, dlqTopic);
   try {
-    const { complete, ends } = await readDeadLetters(options, async (record) => {
-      if (filter !== undefined && !filter.includes(record.reason)) {
-        summary.filteredOut++;
-        return undefined;
+    const { complete, ends } = await readDeadLetters(options, async (records) => {
+      const chosen: DlqRecord[] = [];
+      let limited = false;
+      for (const record of records) {
+        if (filter !== undefined && !filter.includes(record.reason)) {
+          summary.filteredOut++;
+        } else if (await cursors.isReplayed(record)) {
+          summary.alreadyReplayed++;
+        } else if (options.limit !== undefined && summary.replayed + chosen.length >= options.limit) {
+          limited = true;
+          break;
+        } else {
+          chosen.push(record);
+        }
       }
-      if (await cursors.isReplayed(record)) {
-        summary.alreadyReplayed++;
-        return undefined;
-      }
-      if (options.limit !== undefined && summary.replayed >= options.limit) return 'stop';
-      const message = {
+      const messages = chosen.map((record) => ({
         key: record.key,
         value: record.value,
         headers: replayHeaders(record, dlqTopic, now()),
-      };
-      const where = `${dlqTopic}/${record.partition}/${record.offset}`;
-      const what = `jobID=${record.jobID ?? '-'} reason=${record.reason}`;
-      if (producer) {
-        const cursorGroup = cursorGroupOf(record);
-        const next = Number(record.offset) + 1;
+      }));
+      if (producer && chosen.length > 0) {
+        // The chunk's messages and the cursors past them: all committed, or none.
+        const advance = new Map<string, number>();
+        for (const record of chosen) advance.set(cursorGroupOf(record), Number(record.offset) + 1);
+        const partition = chosen[0]!.partition;
         const tx = await producer.transaction();
         try {
-          await tx.send({ topic, messages: [message] });
-          await tx.sendOffsets({
-            consumerGroupId: cursorGroup,
-            topics: [
-              { topic: dlqTopic, partitions: [{ partition: record.partition, offset: String(next) }] },
-            ],
-          });
+          await tx.send({ topic, messages });
+          for (const [cursorGroup, next] of advance) {
+            await tx.sendOffsets({
+              consumerGroupId: cursorGroup,
+              topics: [{ topic: dlqTopic, partitions: [{ partition, offset: String(next) }] }],
+            });
+          }
           await tx.commit();
         } catch (err) {
           await tx.abort().catch(() => undefined);
           throw err;
         }
-        await cursors.advance(cursorGroup, record.partition, next);
-        logger.info(
-          { from: where, topic, jobID: record.jobID, reason: record.reason },
-          'dead letter replayed',
-        );
-        options.report?.(`replayed ${where} -> ${topic} ${what}`, record);
-      } else {
-        const kept = Object.keys(message.headers).join(',');
-        options.report?.(`would replay ${where} -> ${topic} ${what} headers=${kept}`, record);
+        for (const [cursorGroup, next] of advance) await cursors.advance(cursorGroup, partition, next);
       }
-      summary.replayed++;
-      if (options.limit !== undefined && summary.replayed >= options.limit) return 'stop';
-      return undefined;
+      for (const [i, record] of chosen.entries()) {
+        const where = `${dlqTopic}/${record.partition}/${record.offset}`;
+        const what = `jobID=${record.jobID ?? '-'} reason=${record.reason}`;
+        if (producer) {
+          logger.info(
+            { from: where, topic, jobID: record.jobID, reason: record.reason },
+            'dead letter replayed',
+          );
+          options.report?.(`replayed ${where} -> ${topic} ${what}`, record);
+        } else {
+          const kept = Object.keys(messages[i]!.headers).join(',');
+          options.report?.(`would replay ${where} -> ${topic} ${what} headers=${kept}`, record);
+        }
+      }
+      summary.replayed += chosen.length;
+      const atLimit = options.limit !== undefined && summary.replayed >= options.limit;
+      return limited || atLimit ? 'stop' : undefined;
     });
     summary.complete = complete;
     if (producer && complete) {

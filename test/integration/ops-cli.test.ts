@@ -1,0 +1,156 @@
+/**
+ * The operator subcommands as an operator runs them: `kafka-worker dlq replay` SIGKILLed halfway
+ * and run again re-publishes every dead letter exactly once; `status` and `dlq list` print what
+ * they should; bad arguments exit 2 with the usage.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { headerText, REPLAY_HEADERS } from '../../src/ops/dlq.ts';
+import { deadLetter, produceMessages } from '../helpers/ops.ts';
+import { REPO } from '../helpers/processes.ts';
+import { KafkaProbe, type TopicWatch, uniqueName, WORKER_ENTRY, waitUntil } from '../helpers/worker-stack.ts';
+
+const brokers = inject('kafkaBrokers');
+const COUNT = 2_000;
+
+interface CliRun {
+  lines: string[];
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+function cli(args: string[], env: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, [WORKER_ENTRY, ...args], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  return { lines, stderr, exited, kill: (signal) => child.kill(signal) };
+}
+
+describe('kafka-worker status / dlq (CLI)', () => {
+  let probe: KafkaProbe;
+  let jobs: TopicWatch;
+  const topic = uniqueName('ops-cli');
+  const group = uniqueName('ops-cli-group');
+  const env = { KAFKA_BROKERS: brokers, KAFKA_TOPIC: topic, MCP_CONSUMER_GROUP: group, LOG_LEVEL: 'warn' };
+
+  beforeAll(async () => {
+    probe = await new KafkaProbe(brokers).connect();
+    await probe.createTopics(topic, 2);
+    await produceMessages(
+      probe.kafka,
+      `${topic}.dlq`,
+      Array.from({ length: COUNT }, (_, i) => ({
+        ...deadLetter({
+          topic,
+          partition: i % 2,
+          offset: i,
+          jobID: `job-${i}`,
+          reason: i % 10 === 0 ? 'invalid-json' : 'tool-error',
+        }),
+        partition: i % 2,
+      })),
+    );
+    jobs = await probe.watch(topic);
+  });
+
+  afterAll(async () => {
+    await jobs?.stop();
+    await probe?.close();
+  });
+
+  it('dlq list prints every dead letter as pending', async () => {
+    const run = cli(['dlq', 'list', '--filter', 'invalid-json'], env);
+    expect((await run.exited).code, run.stderr.join('\n')).toBe(0);
+    expect(run.lines[0]).toMatch(
+      /^DLQ P\/OFFSET\s+AGE\s+REASON\s+JOB ID\s+JOB TYPE\s+ATTEMPTS\s+ORIGINAL TOPIC\/P\/OFFSET\s+STATE\s+ERROR$/,
+    );
+    const rows = run.lines.filter((l) => /^\d+\/\d+ /.test(l));
+    expect(rows).toHaveLength(COUNT / 10);
+    expect(rows[0]).toMatch(
+      new RegExp(
+        `^0/0\\s+\\d+s\\s+invalid-json\\s+job-0\\s+tool-call\\s+3\\s+${topic}/0/0\\s+pending\\s+failed: invalid-json$`,
+      ),
+    );
+    expect(run.lines.at(-1)).toBe(
+      `${COUNT / 10} dead letter(s) in ${topic}.dlq, ${COUNT / 10} not replayed yet`,
+    );
+  });
+
+  it('a replay killed halfway (SIGKILL) and run again re-publishes every dead letter exactly once', async () => {
+    const first = cli(['dlq', 'replay'], env);
+    await waitUntil(
+      () => first.lines.filter((l) => l.startsWith('replayed ')).length >= 100,
+      60_000,
+      'replay progress',
+    );
+    first.kill('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    const beforeKill = first.lines.filter((l) => l.startsWith('replayed ')).length;
+    expect(beforeKill).toBeLessThan(COUNT);
+
+    const second = cli(['dlq', 'replay'], env);
+    expect((await second.exited).code, second.stderr.join('\n')).toBe(0);
+    const summary = second.lines.at(-1) ?? '';
+    const match = /^replayed (\d+) dead letter\(s\) to .*; (\d+) replayed before, 0 filtered out$/.exec(
+      summary,
+    );
+    expect(match, summary).not.toBeNull();
+    expect(Number(match![1]) + Number(match![2])).toBe(COUNT);
+    expect(Number(match![2])).toBeGreaterThanOrEqual(beforeKill);
+
+    await waitUntil(() => jobs.messages.length >= COUNT, 60_000, `${COUNT} replayed jobs`);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const from = jobs.messages.map((m) => headerText(m.headers, REPLAY_HEADERS.replayedFrom));
+    expect(from).toHaveLength(COUNT);
+    expect(new Set(from).size).toBe(COUNT);
+    expect(new Set(jobs.messages.map((m) => String(m.key))).size).toBe(COUNT);
+
+    const third = cli(['dlq', 'replay', '--dry-run'], env);
+    expect((await third.exited).code).toBe(0);
+    expect(third.lines.at(-1)).toBe(
+      `would replay 0 dead letter(s) to ${topic}; ${COUNT} replayed before, 0 filtered out`,
+    );
+
+    const list = cli(['dlq', 'list'], env);
+    expect((await list.exited).code).toBe(0);
+    expect(list.lines.at(-1)).toBe(`${COUNT} dead letter(s) in ${topic}.dlq, 0 not replayed yet`);
+  });
+
+  it('status prints partitions, lag and the DLQ size; --json gives the same as data', async () => {
+    const run = cli(['status'], env);
+    expect((await run.exited).code, run.stderr.join('\n')).toBe(0);
+    const text = run.lines.join('\n');
+    expect(text).toContain(`Group ${group} on ${topic}: `);
+    expect(text).toMatch(/^PARTITION\s+COMMITTED\s+END\s+LAG\s+OWNER$/m);
+    expect(text).toContain(`Dead letters: ${COUNT} in ${topic}.dlq`);
+    const json = cli(['status', '--json'], env);
+    expect((await json.exited).code).toBe(0);
+    const status = JSON.parse(json.lines.join('\n')) as {
+      partitions: Array<{ end: number }>;
+      dlq: { messages: number };
+    };
+    expect(status.dlq.messages).toBe(COUNT);
+    expect(status.partitions).toHaveLength(2);
+  });
+
+  it('rejects bad arguments with exit code 2 and the usage', async () => {
+    for (const args of [['dlq'], ['dlq', 'replay', '--limit', '0'], ['status', '--nope']]) {
+      const run = cli(args, env);
+      expect((await run.exited).code, args.join(' ')).toBe(2);
+      expect(run.stderr.join('\n')).toContain('kafka-worker dlq replay [--filter <reasons>]');
+    }
+  });
+});
