@@ -70,6 +70,26 @@ const url = (fallback: string) =>
 
 const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
+/** OTLP/HTTP endpoint (base URL) for traces; unset or empty: tracing exports nothing. */
+const otelEndpoint = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return undefined;
+    try {
+      return new URL(v.trim()).toString().replace(/\/$/, '');
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be a URL, got '${v}'` });
+      return z.NEVER;
+    }
+  });
+
+const serviceName = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? fallback : v.trim()));
+
 export const serverEnvSchema = z.object({
   PORT: int(8080, 0, 65535),
   HOST: z
@@ -99,6 +119,8 @@ export const serverEnvSchema = z.object({
   MCP_INIT_ENV_DIR: optionalString,
   MCP_INIT_TIMEOUT_MS: int(30_000, 100, 10 * 60_000),
   LOG_LEVEL: logLevel,
+  OTEL_EXPORTER_OTLP_ENDPOINT: otelEndpoint,
+  OTEL_SERVICE_NAME: serviceName('mcp-server'),
 });
 
 export type ServerConfig = {
@@ -123,6 +145,7 @@ export type ServerConfig = {
     baseEnv: { PATH?: string; HOME?: string };
   };
   logLevel: string;
+  otel: { endpoint: string | undefined; serviceName: string };
 };
 
 export const workerEnvSchema = z.object({
@@ -166,6 +189,8 @@ export const workerEnvSchema = z.object({
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? '0.0.0.0' : v.trim())),
   LOG_LEVEL: logLevel,
+  OTEL_EXPORTER_OTLP_ENDPOINT: otelEndpoint,
+  OTEL_SERVICE_NAME: serviceName('kafka-worker'),
 });
 
 export type WorkerConfig = {
@@ -194,6 +219,7 @@ export type WorkerConfig = {
   metricsPort: number;
   metricsHost: string;
   logLevel: string;
+  otel: { endpoint: string | undefined; serviceName: string };
 };
 
 function parseOrThrow<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
@@ -228,6 +254,7 @@ export function parseServerConfig(env: Env): ServerConfig {
       baseEnv: { PATH: env.PATH, HOME: env.HOME },
     },
     logLevel: e.LOG_LEVEL,
+    otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
 
@@ -259,6 +286,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
     logLevel: e.LOG_LEVEL,
+    otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
 

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from '../config.ts';
 import { createKafka, silenceNegativeTimeoutWarnings } from '../kafka/client.ts';
 import { createLogger } from '../observability/logger.ts';
+import { initTracing } from '../observability/tracing.ts';
 import { OPS_USAGE, runOpsCommand, UsageError } from '../ops/cli.ts';
 import { VERSION } from '../version.ts';
 import { enqueueJobs, parseJobsText, validateJobs } from '../worker/enqueue.ts';
@@ -65,6 +66,8 @@ Environment (all optional):
   METRICS_PORT=9464                   /metrics, /health, /ready
   METRICS_HOST=0.0.0.0                bind address of that port
   LOG_LEVEL=info                      fatal|error|warn|info|debug|trace|silent
+  OTEL_EXPORTER_OTLP_ENDPOINT         OTLP/HTTP collector (e.g. http://collector:4318): export trace spans
+  OTEL_SERVICE_NAME=kafka-worker      service.name of those spans
 `;
 
 function errorText(err: unknown): string {
@@ -77,6 +80,7 @@ function fail(message: string, code = 2): number {
 }
 
 async function run(config: WorkerConfig): Promise<number> {
+  const tracing = initTracing({ serviceName: config.otel.serviceName, endpoint: config.otel.endpoint });
   const logger = createLogger({ name: 'kafka-worker', level: config.logLevel, fd: 1 });
   const metrics = createWorkerMetrics(new Registry());
   const kafka = createKafka({ clientId: config.clientId, brokers: config.brokers, logger });
@@ -117,6 +121,7 @@ async function run(config: WorkerConfig): Promise<number> {
   setTimeout(() => force('WORKER_SHUTDOWN_TIMEOUT_MS exceeded'), config.shutdownTimeoutMs).unref();
   await worker.close();
   await http.close();
+  await tracing.shutdown();
   logger.flush();
   return code;
 }
@@ -155,6 +160,7 @@ async function enqueue(config: WorkerConfig, args: string[]): Promise<number> {
     fd: 2,
   });
   const kafka = createKafka({ clientId: `${config.clientId}-enqueue`, brokers: config.brokers, logger });
+  const tracing = initTracing({ serviceName: config.otel.serviceName, endpoint: config.otel.endpoint });
   const result = await enqueueJobs({
     kafka,
     topics: config,
@@ -162,7 +168,7 @@ async function enqueue(config: WorkerConfig, args: string[]): Promise<number> {
     replicationFactor: config.replicationFactor,
     jobs,
     logger,
-  });
+  }).finally(() => tracing.shutdown());
   process.stdout.write(`enqueued ${result.sent} job(s) to ${config.topic}\n`);
   logger.flush();
   return 0;

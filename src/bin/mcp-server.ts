@@ -6,6 +6,7 @@
 import { ConfigError, parseServerConfig } from '../config.ts';
 import { openNotesStore } from '../notes/open.ts';
 import { createLogger } from '../observability/logger.ts';
+import { initTracing } from '../observability/tracing.ts';
 import { createMcpCore, startMcpHttpServer } from '../server/runtime.ts';
 import { serveStdio } from '../server/stdio.ts';
 import { VERSION } from '../version.ts';
@@ -36,6 +37,8 @@ Environment (all optional):
   MCP_INIT_ENV_DIR               directory envFile paths must resolve inside (unset: envFile refused)
   MCP_INIT_TIMEOUT_MS=30000      handshake + listing timeout for server_initialize
   LOG_LEVEL=info                 fatal|error|warn|info|debug|trace|silent
+  OTEL_EXPORTER_OTLP_ENDPOINT    OTLP/HTTP collector (e.g. http://collector:4318): export trace spans
+  OTEL_SERVICE_NAME=mcp-server   service.name of those spans
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -65,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   // In stdio mode stdout belongs to the protocol: logs go to stderr.
+  const tracing = initTracing({ serviceName: config.otel.serviceName, endpoint: config.otel.endpoint });
   const logger = createLogger({ name: 'mcp-server', level: config.logLevel, fd: stdio ? 2 : 1 });
   const store = await openNotesStore({ notesDb: config.notesDb, databaseUrl: config.databaseUrl, logger });
 
@@ -92,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
   logger.info({ reason }, 'shutting down');
   await stop();
   await store.close();
+  await tracing.shutdown();
   logger.flush();
   return 0;
 }

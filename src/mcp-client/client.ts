@@ -24,6 +24,7 @@ import {
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
+import { withToolClientSpan } from '../observability/tracing.ts';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
 import { VERSION } from '../version.ts';
 import { type BackoffPolicy, backoffDelay } from '../worker/backoff.ts';
@@ -161,18 +162,22 @@ export class McpJobClient implements McpToolCaller {
     await this.#ensureConnected();
   }
 
-  async callTool(
+  /** One CLIENT span per call; `_meta` carries its trace context (traceparent) to the server. */
+  callTool(name: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<ToolCallResult> {
+    return withToolClientSpan(name, (traceMeta) => this.#callTool(name, args, options, traceMeta));
+  }
+
+  async #callTool(
     name: string,
     args: Record<string, unknown>,
-    options: CallOptions = {},
+    options: CallOptions,
+    traceMeta: Record<string, string>,
   ): Promise<ToolCallResult> {
-    const params = {
-      name,
-      arguments: args,
-      ...(options.idempotencyKey !== undefined && {
-        _meta: { [IDEMPOTENCY_META_KEY]: options.idempotencyKey },
-      }),
+    const meta = {
+      ...traceMeta,
+      ...(options.idempotencyKey !== undefined && { [IDEMPOTENCY_META_KEY]: options.idempotencyKey }),
     };
+    const params = { name, arguments: args, ...(Object.keys(meta).length > 0 && { _meta: meta }) };
     for (let attempt = 0; ; attempt++) {
       if (options.signal?.aborted) throw new JobAbortedError('call aborted before it was sent');
       const conn = await this.#ensureConnected();

@@ -1,9 +1,11 @@
 /**
  * pino logger factory. In stdio mode the MCP protocol owns stdout, so logs must go to
  * stderr (fd 2); HTTP services log JSON to stdout as container platforms expect.
- * Secrets are redacted by path wherever they could appear.
+ * Secrets are redacted by path wherever they could appear. Every line written while a trace is
+ * active (a job, a tool call) carries `trace_id` and `span_id` (see tracing.ts).
  */
 import { type Logger, pino } from 'pino';
+import { traceLogFields } from './tracing.ts';
 
 export type { Logger };
 
@@ -35,6 +37,7 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
+      mixin: (mergeObject, level, logger) => traceLogFields(mergeObject, level, logger),
     },
     pino.destination({ fd: options.fd, sync: false }),
   );

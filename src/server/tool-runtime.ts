@@ -13,6 +13,7 @@ import type { CallToolResult, ServerNotification, ServerRequest } from '@modelco
 import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
+import { withToolServerSpan } from '../observability/tracing.ts';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -72,12 +73,12 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
     }
   }
 
-  /** Wraps `handler` with logging, metrics and idempotent replay. */
+  /** Wraps `handler` with a trace span, logging, metrics and idempotent replay. */
   function instrument<A>(
     tool: string,
     handler: (args: A, ctx: ToolContext) => Promise<CallToolResult>,
   ): (args: A, extra: Extra) => Promise<CallToolResult> {
-    return async (args, extra) => {
+    const call = async (args: A, extra: Extra): Promise<CallToolResult> => {
       const log = deps.logger.child({
         tool,
         sessionId: extra.sessionId,
@@ -102,6 +103,14 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
         stop();
       }
     };
+    // The span continues the caller's trace (traceparent in `_meta`); the call's logs carry it.
+    return (args, extra) =>
+      withToolServerSpan(
+        tool,
+        extra._meta,
+        { sessionId: extra.sessionId, requestId: String(extra.requestId) },
+        () => call(args, extra),
+      );
   }
 
   return { instrument };

@@ -27,9 +27,14 @@ import { buildDeadLetterMessage } from '../kafka/dead-letter.ts';
 import type { BatchingPublisher, OutboundMessage } from '../kafka/producer.ts';
 import { buildResultMessage, type JobOutcomeEvent } from '../kafka/results.ts';
 import type { Logger } from '../observability/logger.ts';
+import { startJobSpan } from '../observability/tracing.ts';
+import { peekJobIdentity } from './envelope.ts';
 import { errorMessage, JobAbortedError } from './errors.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { JobOutcome, JobProcessor } from './process-job.ts';
+
+/** Largest message whose jobID is read ahead of the job, to label its trace and logs. */
+const TRACE_PEEK_MAX_BYTES = 1024 * 1024;
 
 /** Handled jobs whose outcome is not yet acknowledged, per partition, before the loop waits. */
 const MAX_UNACKED_PER_PARTITION = 2_000;
@@ -210,18 +215,32 @@ export class JobConsumer {
       for (const message of batch.messages) {
         if (!isRunning() || isStale() || stopPartition.signal.aborted || publishFailure !== undefined) break;
         let outcome: JobOutcome;
+        // One span per job, continuing the producer's trace; its logs and MCP calls carry it.
+        const span = startJobSpan(
+          message,
+          { topic, partition, groupId: this.#o.groupId },
+          peekJobIdentity(message.value, TRACE_PEEK_MAX_BYTES),
+        );
         this.#inFlight++;
         metrics.inFlight.inc();
         try {
-          outcome = await processor.process(message, { topic, partition }, signals);
+          outcome = await span.run(() => processor.process(message, { topic, partition }, signals));
         } catch (err) {
+          span.end(undefined, err);
           if (err instanceof JobAbortedError) break;
           throw err;
         } finally {
           this.#inFlight--;
           metrics.inFlight.dec();
         }
-        this.#record(outcome);
+        span.run(() => this.#record(outcome));
+        span.end({
+          jobID: outcome.jobID,
+          jobType: outcome.jobType,
+          attempts: outcome.attempts,
+          status: outcome.status,
+          reason: outcome.status === 'failed' ? outcome.error.reason : undefined,
+        });
         const ack = publisher.publish(this.#outboundFor(outcome, message, partition));
         unacked++;
         acked = acked

@@ -8,6 +8,7 @@ import type { Kafka } from 'kafkajs';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../kafka/producer.ts';
 import { ensureTopics, type WorkerTopics, workerTopicConfigs } from '../kafka/topics.ts';
 import type { Logger } from '../observability/logger.ts';
+import { startProducerSpan } from '../observability/tracing.ts';
 import { toJobEnvelope } from './envelope.ts';
 import { errorMessage } from './errors.ts';
 import type { JobRegistry } from './registry.ts';
@@ -108,11 +109,19 @@ export async function enqueueJobs(options: {
     const size = options.batchSize ?? 500;
     for (let i = 0; i < jobs.length; i += size) {
       const chunk = jobs.slice(i, i + size);
-      await producer.send({
-        topic: topics.topic,
-        acks: -1,
-        messages: chunk.map((job) => ({ key: job.jobID, value: job.value })),
-      });
+      // One trace per job, started here: its context travels in the message headers (traceparent).
+      const spans = chunk.map((job) => startProducerSpan(topics.topic, job));
+      try {
+        await producer.send({
+          topic: topics.topic,
+          acks: -1,
+          messages: chunk.map((job, j) => ({ key: job.jobID, value: job.value, headers: spans[j]!.headers })),
+        });
+      } catch (err) {
+        for (const span of spans) span.end(err);
+        throw err;
+      }
+      for (const span of spans) span.end();
       sent += chunk.length;
     }
   } finally {
