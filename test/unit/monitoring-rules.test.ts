@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMPOSE_FILE, type Doc, readYamlDocuments } from '../helpers/deploy.ts';
+import { COMPOSE_FILE, type Doc, REPO, readYamlDocuments } from '../helpers/deploy.ts';
 import {
   ALERTS_FILE,
   ALERTS_TEST_FILE,
@@ -108,6 +108,24 @@ describe('alert rules', () => {
         .map((a) => a.alertname),
     );
     expect(alerts.map((a) => a.alert).filter((n) => !firing.has(n!))).toEqual([]);
+  });
+
+  it('every runbook link points at a section of docs/operations.md, and the README lists every alert', () => {
+    const runbook = readFileSync(join(REPO, 'docs/operations.md'), 'utf8');
+    const anchors = new Set(
+      [...runbook.matchAll(/^#{2,4} (.+)$/gm)].map(([, title]) =>
+        title!
+          .trim()
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    for (const rule of alerts) {
+      expect(anchors, rule.alert).toContain(rule.annotations!.runbook!.split('#')[1]);
+      expect(readme, rule.alert).toContain(`| \`${rule.alert}\` |`);
+    }
   });
 
   it('docker-compose mounts alerts.yml beside prometheus.yml, where rule_files expects it', () => {
