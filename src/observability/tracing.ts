@@ -48,8 +48,11 @@ export interface TracingOptions {
 export interface Tracing {
   /** True when spans are recorded and exported. */
   readonly exporting: boolean;
-  /** Exports what is buffered and unregisters everything; idempotent. */
-  shutdown(): Promise<void>;
+  /**
+   * Exports what is buffered (waiting at most `timeoutMs`, so an unreachable collector cannot
+   * hold up a shutdown) and unregisters everything; idempotent.
+   */
+  shutdown(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -67,7 +70,12 @@ export function initTracing(options: TracingOptions): Tracing {
     (options.endpoint
       ? [
           new BatchSpanProcessor({
-            exporter: new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/+$/, '')}/v1/traces` }),
+            // Short timeouts (retries included): a collector that is down must not hold up a shutdown.
+            exporter: new OTLPTraceExporter({
+              url: `${options.endpoint.replace(/\/+$/, '')}/v1/traces`,
+              timeoutMillis: 3_000,
+            }),
+            exportTimeoutMillis: 3_000,
           }),
         ]
       : []);
@@ -82,9 +90,14 @@ export function initTracing(options: TracingOptions): Tracing {
   let closing: Promise<void> | undefined;
   return {
     exporting: provider !== undefined,
-    shutdown() {
+    shutdown(timeoutMs = 5_000) {
       closing ??= (async () => {
-        await provider?.shutdown().catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        });
+        await Promise.race([provider?.shutdown().catch(() => undefined), deadline]);
+        clearTimeout(timer);
         trace.disable();
         propagation.disable();
         context.disable();
