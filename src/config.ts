@@ -173,6 +173,11 @@ export const workerEnvSchema = z.object({
   KAFKA_REBALANCE_TIMEOUT_MS: int(60_000, 1_000, 3_600_000),
   /** Partitions handled at once by one worker (order is kept within each). */
   WORKER_PARTITIONS_CONCURRENCY: int(4, 1, 1024),
+  /**
+   * Jobs of ONE partition whose MCP calls may overlap. 1 (default) keeps strict order within a
+   * partition; more trades that order for throughput (outcomes and commits stay in offset order).
+   */
+  WORKER_JOBS_PER_PARTITION: int(1, 1, 1024),
   WORKER_MAX_ATTEMPTS: int(8, 1, 1000),
   WORKER_BACKOFF_INITIAL_MS: int(500, 1, 600_000),
   WORKER_BACKOFF_MAX_MS: int(30_000, 1, 3_600_000),
@@ -208,6 +213,7 @@ export type WorkerConfig = {
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
   partitionsConcurrency: number;
+  jobsPerPartition: number;
   maxAttempts: number;
   backoffInitialMs: number;
   backoffMaxMs: number;
@@ -275,6 +281,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     heartbeatIntervalMs: e.KAFKA_HEARTBEAT_INTERVAL_MS,
     rebalanceTimeoutMs: e.KAFKA_REBALANCE_TIMEOUT_MS,
     partitionsConcurrency: e.WORKER_PARTITIONS_CONCURRENCY,
+    jobsPerPartition: e.WORKER_JOBS_PER_PARTITION,
     maxAttempts: e.WORKER_MAX_ATTEMPTS,
     backoffInitialMs: e.WORKER_BACKOFF_INITIAL_MS,
     backoffMaxMs: e.WORKER_BACKOFF_MAX_MS,

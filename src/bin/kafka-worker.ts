@@ -55,6 +55,8 @@ Environment (all optional):
   MCP_SERVER_URL=http://localhost:8080   MCP server (Streamable HTTP at /mcp, SSE fallback at /sse)
   MCP_AUTH_TOKEN                      sent as 'Authorization: Bearer <token>'
   WORKER_PARTITIONS_CONCURRENCY=4     partitions worked on at once (order kept within each)
+  WORKER_JOBS_PER_PARTITION=1         jobs of one partition run at once (1 = strict order; more
+                                      overlaps them; outcomes and commits stay in offset order)
   WORKER_MAX_ATTEMPTS=8               tries per job on transient failures before dead-lettering
   WORKER_BACKOFF_INITIAL_MS=500       first retry delay (exponential, jittered)
   WORKER_BACKOFF_MAX_MS=30000         longest retry delay

@@ -24,7 +24,7 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { buildDeadLetterMessage } from '../kafka/dead-letter.ts';
-import type { BatchingPublisher, OutboundMessage } from '../kafka/producer.ts';
+import { type BatchingPublisher, type OutboundMessage, PublisherAbortedError } from '../kafka/producer.ts';
 import { buildResultMessage, type JobOutcomeEvent } from '../kafka/results.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startJobSpan } from '../observability/tracing.ts';
@@ -48,6 +48,8 @@ export interface JobConsumerOptions {
   /** Identifies this worker in outcome events. */
   workerId: string;
   partitionsConcurrency: number;
+  /** Jobs of one partition whose MCP work may overlap; 1 keeps strict order. */
+  jobsPerPartition: number;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
@@ -199,7 +201,7 @@ export class JobConsumer {
 
     let acked: Promise<void> = Promise.resolve();
     let unacked = 0;
-    let publishFailure: unknown;
+    let failure: unknown;
     let committing: Promise<void> | undefined;
     const commitPeriodically = () => {
       committing ??= commitOffsetsIfNecessary()
@@ -211,69 +213,101 @@ export class JobConsumer {
         });
     };
 
+    /** Runs one job; resolves once its MCP work is done, to the ack of its outcome records. */
+    const runJob = async (message: KafkaMessage): Promise<{ ack: Promise<void> }> => {
+      let outcome: JobOutcome;
+      // One span per job, continuing the producer's trace; its logs and MCP calls carry it.
+      const span = startJobSpan(
+        message,
+        { topic, partition, groupId: this.#o.groupId },
+        peekJobIdentity(message.value, TRACE_PEEK_MAX_BYTES),
+      );
+      this.#inFlight++;
+      metrics.inFlight.inc();
+      try {
+        outcome = await span.run(() => processor.process(message, { topic, partition }, signals));
+      } catch (err) {
+        span.end(undefined, err);
+        throw err;
+      } finally {
+        this.#inFlight--;
+        metrics.inFlight.dec();
+      }
+      span.run(() => this.#record(outcome));
+      span.end({
+        jobID: outcome.jobID,
+        jobType: outcome.jobType,
+        attempts: outcome.attempts,
+        status: outcome.status,
+        reason: outcome.status === 'failed' ? outcome.error.reason : undefined,
+      });
+      return { ack: publisher.publish(this.#outboundFor(outcome, message, partition)) };
+    };
+
+    // Jobs whose MCP work is under way (at most WORKER_JOBS_PER_PARTITION; 1 = strict order).
+    const window = new Set<Promise<unknown>>();
     try {
       for (const message of batch.messages) {
-        if (!isRunning() || isStale() || stopPartition.signal.aborted || publishFailure !== undefined) break;
-        let outcome: JobOutcome;
-        // One span per job, continuing the producer's trace; its logs and MCP calls carry it.
-        const span = startJobSpan(
-          message,
-          { topic, partition, groupId: this.#o.groupId },
-          peekJobIdentity(message.value, TRACE_PEEK_MAX_BYTES),
-        );
-        this.#inFlight++;
-        metrics.inFlight.inc();
-        try {
-          outcome = await span.run(() => processor.process(message, { topic, partition }, signals));
-        } catch (err) {
-          span.end(undefined, err);
-          if (err instanceof JobAbortedError) break;
-          throw err;
-        } finally {
-          this.#inFlight--;
-          metrics.inFlight.dec();
-        }
-        span.run(() => this.#record(outcome));
-        span.end({
-          jobID: outcome.jobID,
-          jobType: outcome.jobType,
-          attempts: outcome.attempts,
-          status: outcome.status,
-          reason: outcome.status === 'failed' ? outcome.error.reason : undefined,
-        });
-        const ack = publisher.publish(this.#outboundFor(outcome, message, partition));
+        if (!isRunning() || isStale() || stopPartition.signal.aborted || failure !== undefined) break;
+        const processed = runJob(message);
         unacked++;
+        // Offsets resolve strictly in offset order, each after its own outcome is acknowledged.
         acked = acked
-          .then(() => ack)
+          .then(() => processed)
+          .then(({ ack }) => ack)
           .then(() => {
             resolveOffset(message.offset);
             unacked--;
             commitPeriodically();
           });
         acked.catch((err: unknown) => {
-          publishFailure ??= err;
+          failure ??= err;
         });
+        const slot: Promise<unknown> = processed.then(
+          () => window.delete(slot),
+          () => window.delete(slot),
+        );
+        window.add(slot);
+        if (window.size >= this.#o.jobsPerPartition) await Promise.race(window);
         if (unacked >= MAX_UNACKED_PER_PARTITION) await acked.catch(() => undefined);
       }
-      await acked.catch((err: unknown) =>
-        this.#log.warn(
-          { err: errorMessage(err), partition },
-          'outcome not published; jobs will be redelivered',
-        ),
-      );
-      await committing;
-      const mine = uncommittedOffsets()
-        .topics.filter((t) => t.topic === topic)
-        // kafkajs reports partitions here as object keys, i.e. strings.
-        .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
-      if (mine.length > 0) {
-        await commitOffsetsIfNecessary({ topics: [{ topic, partitions: mine }] });
+      await Promise.all(window);
+      await acked.catch((err: unknown) => {
+        if (!(err instanceof JobAbortedError)) {
+          this.#log.warn({ err: errorMessage(err), partition }, 'job not handled; it will be redelivered');
+        }
+      });
+      const commitMine = async () => {
+        await committing;
+        const mine = uncommittedOffsets()
+          .topics.filter((t) => t.topic === topic)
+          // kafkajs reports partitions here as object keys, i.e. strings.
+          .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
+        if (mine.length > 0) await commitOffsetsIfNecessary({ topics: [{ topic, partitions: mine }] });
+      };
+      if (isRunning() && !isStale() && rebalance === undefined) {
+        // The offsets are resolved, so the next fetch need not wait for the commit round trip.
+        // Requests on the coordinator connection are handled in order, so a later LeaveGroup
+        // cannot overtake this commit; if it fails, the next batch's commit covers it.
+        commitMine().catch((err: unknown) =>
+          this.#log.warn({ err: errorMessage(err), partition }, 'commit failed; retried with the next batch'),
+        );
+      } else {
+        await commitMine();
       }
     } finally {
       clearInterval(ticker);
       this.#stopRetrying.signal.removeEventListener('abort', stopping);
     }
     if (rebalance !== undefined) throw rebalance;
+    // A bug, not a job failure (those become outcomes): let kafkajs restart from the commit.
+    if (
+      failure !== undefined &&
+      !(failure instanceof JobAbortedError) &&
+      !(failure instanceof PublisherAbortedError)
+    ) {
+      throw failure;
+    }
   }
 
   #record(outcome: JobOutcome): void {

@@ -88,6 +88,7 @@ export class KafkaWorker {
       groupId: config.groupId,
       workerId: `${config.clientId}@${hostname()}:${process.pid}`,
       partitionsConcurrency: config.partitionsConcurrency,
+      jobsPerPartition: config.jobsPerPartition,
       sessionTimeoutMs: config.sessionTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.rebalanceTimeoutMs,

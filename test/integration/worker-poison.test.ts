@@ -170,3 +170,42 @@ describe('kafka-worker poison messages', () => {
     expect(await scrapeMetric(metrics, 'kafka_worker_retries_total', { reason: 'timeout' })).toBe(1);
   });
 });
+
+describe('kafka-worker with overlapping jobs in a partition (WORKER_JOBS_PER_PARTITION=8)', () => {
+  it('handles every job once, dead-letters the poison, and commits to the end', async () => {
+    const server = await startTestServer();
+    const probe = await new KafkaProbe(brokers).connect();
+    const topic = uniqueName('pipelined');
+    const group = uniqueName('pipelined-group');
+    await probe.createTopics(topic, 1);
+    const worker = await startInProcessWorker(
+      workerEnv({ brokers, topic, group, serverUrl: server.url, extra: { WORKER_JOBS_PER_PARTITION: '8' } }),
+    );
+    const results = await probe.watch(`${topic}.results`);
+    try {
+      const messages = Array.from({ length: 200 }, (_, i) =>
+        i % 25 === 7
+          ? { key: `poison-${i}`, value: `not json ${i}` }
+          : {
+              key: `pipelined-${i}`,
+              value: JSON.stringify(saveNoteJob(`${topic}-${i}`, `${topic} note ${i}`)),
+            },
+      );
+      await probe.produce(topic, messages);
+      const events = await results.waitFor((e) => e.length >= messages.length, 60_000);
+      expect(events).toHaveLength(messages.length);
+      expect(new Set(events.map((e) => e.source.offset)).size).toBe(messages.length);
+      expect(events.filter((e) => e.status === 'failed').map((e) => e.error?.reason)).toEqual(
+        Array(8).fill('invalid-json'),
+      );
+      await waitUntil(() => probe.committedAtEnd(group, topic), 15_000, 'committed offsets at the end');
+      expect((await probe.ends(`${topic}.dlq`)).get(0)).toBe(8);
+      expect(await server.store.countNotes()).toBe(192);
+    } finally {
+      await worker.stop();
+      await results.stop();
+      await probe.close();
+      await server.stop();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +69,6 @@ describe('MCP client fetch over node:http', () => {
         await http.fetch(`${base}/echo`, { method: 'POST', body: 'x', signal: connection.signal })
       ).text();
     }
-    const { getEventListeners } = await import('node:events');
     expect(getEventListeners(connection.signal, 'abort')).toHaveLength(1);
     const hanging = http.fetch(`${base}/hang`, { method: 'POST', body: 'x', signal: connection.signal });
     setTimeout(() => connection.abort(new Error('closed')), 20);
