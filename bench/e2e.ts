@@ -15,7 +15,7 @@
  *   BENCH_JOBS=2000 BENCH_WORKERS=1 node bench/e2e.ts  smaller run
  * Kafka from KAFKA_BROKERS, else the repo's local launcher. Worker logs: BENCH_LOG_LEVEL (info).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,8 @@ const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const PACED_JOBS = Number(process.env.BENCH_PACED_JOBS ?? 2_000);
 const PACED_RATE = Number(process.env.BENCH_PACED_RATE ?? 300);
+/** WORKER_JOBS_PER_PARTITION for the extra "overlapped" rows; 1 skips them. */
+const PIPELINE = Number(process.env.BENCH_JOBS_PER_PARTITION ?? 8);
 const REPO = join(import.meta.dirname, '..');
 
 interface Row {
@@ -71,6 +73,7 @@ async function main() {
     { PORT: String(port), HOST: '127.0.0.1', NOTES_DB: join(dir, 'notes.db'), LOG_LEVEL: 'warn' },
     'stdout',
   );
+  children.add(server.child);
   await waitHttp(`http://127.0.0.1:${port}/health`);
   const serverUrl = `http://127.0.0.1:${port}`;
   process.stderr.write(`broker ${brokers}, server ${serverUrl}, ${JOBS} jobs, ${PARTITIONS} partitions\n`);
@@ -189,7 +192,12 @@ async function main() {
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
 
-  const runWorkers = async (count: number, jobs: number, rate?: number) => {
+  const runWorkers = async (
+    count: number,
+    jobs: number,
+    options: { rate?: number; perPartition?: number } = {},
+  ) => {
+    const { rate, perPartition = 1 } = options;
     const topic = await newTopic(`w${count}`);
     const group = unique('group');
     const results = await observe(`${topic}.results`, (v) => (JSON.parse(v) as { jobID: string }).jobID);
@@ -206,30 +214,37 @@ async function main() {
         KAFKA_CLIENT_ID: `bench-worker-${i}`,
         METRICS_PORT: String(ports[i]),
         METRICS_HOST: '127.0.0.1',
+        WORKER_JOBS_PER_PARTITION: String(perPartition),
         LOG_LEVEL,
       }),
     );
-    for (const p of ports) await waitHttp(`http://127.0.0.1:${p}/ready`);
-    // Let the group settle (every member joined, partitions spread) before the clock starts.
-    await new Promise((r) => setTimeout(r, count > 1 ? 3_000 : 500));
-    const sentAt = await produce(topic, jobs, rate);
-    await until(() => results.seenAt.size >= jobs, 600_000);
-    for (const w of workers) w.child.kill('SIGTERM');
-    await Promise.all(workers.map((w) => w.exited));
-    await results.stop();
-    return summarize(
-      rate ? `${count} worker(s), paced at ${rate} jobs/s` : `${count} worker(s)`,
-      sentAt,
-      results.seenAt,
-    );
+    try {
+      for (const p of ports) await waitHttp(`http://127.0.0.1:${p}/ready`);
+      // Let the group settle (every member joined, partitions spread) before the clock starts.
+      await new Promise((r) => setTimeout(r, count > 1 ? 3_000 : 500));
+      const sentAt = await produce(topic, jobs, rate);
+      await until(() => results.seenAt.size >= jobs, 600_000);
+      const label = `${count} worker${count > 1 ? 's' : ''}${perPartition > 1 ? `, ${perPartition} jobs/partition overlapped` : ', strict order'}`;
+      return summarize(rate ? `${label}, paced at ${rate} jobs/s` : label, sentAt, results.seenAt);
+    } finally {
+      for (const w of workers) w.child.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.exited));
+      await results.stop();
+    }
   };
 
   for (const count of WORKER_COUNTS) {
     rows.push(await runWorkers(count, JOBS));
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
+  if (PIPELINE > 1) {
+    for (const count of WORKER_COUNTS) {
+      rows.push(await runWorkers(count, JOBS, { perPartition: PIPELINE }));
+      process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
+    }
+  }
   if (PACED_JOBS > 0) {
-    rows.push(await runWorkers(1, PACED_JOBS, PACED_RATE));
+    rows.push(await runWorkers(1, PACED_JOBS, { rate: PACED_RATE }));
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
 
@@ -260,12 +275,20 @@ async function main() {
   await local?.stop();
 }
 
+/** Every child process, killed when the bench exits, whatever way it exits. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 function spawnQuiet(entry: string, env: Record<string, string>) {
   const child = spawn(process.execPath, [entry], {
     cwd: REPO,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  children.add(child);
   return { child, exited: once(child, 'exit') };
 }
 
