@@ -317,7 +317,15 @@ export class JobConsumer {
     metrics.jobs.inc({ job_type: label, outcome: result });
     metrics.jobDuration.observe({ job_type: label, outcome: result }, outcome.durationMs / 1000);
     if (outcome.status === 'succeeded') {
-      outcome.logger.info({ attempts: outcome.attempts, durationMs: outcome.durationMs }, 'job succeeded');
+      const replayed = outcome.summary.replayed;
+      outcome.logger.info(
+        {
+          attempts: outcome.attempts,
+          durationMs: outcome.durationMs,
+          ...(typeof replayed === 'boolean' && { replayed }),
+        },
+        'job succeeded',
+      );
     } else {
       metrics.deadLetters.inc({ reason: outcome.error.reason });
       outcome.logger.warn(

@@ -102,9 +102,9 @@ describe('kafka-worker crash safety (worker processes)', () => {
       // Exactly once in effect: the server ran save_note once per job; every repeat of a jobID
       // (the dead worker's uncommitted tail, redelivered) was a replay.
       expect((await saveNoteCalls(server, 'success')) - successBefore).toBe(jobs.length);
-      console.info(
+      process.stderr.write(
         `SIGKILL after ${atKill} outcomes; ${events.length - jobs.length} redelivered job(s), ` +
-          `${await saveNoteCalls(server, 'replayed')} replayed by the server`,
+          `${await saveNoteCalls(server, 'replayed')} replayed by the server\n`,
       );
       const byJob = new Map<string, JobOutcomeEvent[]>();
       for (const e of events) byJob.set(e.jobID ?? '', [...(byJob.get(e.jobID ?? '') ?? []), e]);

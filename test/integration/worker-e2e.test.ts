@@ -83,7 +83,8 @@ describe('kafka-worker end to end', () => {
       source: { topic },
       result: { servers: [{ name: 'notes-self', status: 'ready', replayed: false }] },
     });
-    expect((init?.result?.servers as Array<{ tools: string[] }>)[0]?.tools).toContain('save_note');
+    const servers = (init?.result?.servers ?? []) as Array<{ tools: string[] }>;
+    expect(servers[0]?.tools).toContain('save_note');
     for (const e of events) {
       expect(typeof e.durationMs).toBe('number');
       expect(Date.parse(e.finishedAt)).not.toBeNaN();
