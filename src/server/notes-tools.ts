@@ -32,6 +32,10 @@ const titleSchema = z
   .min(1, { error: 'title must not be empty' })
   .max(MAX_TITLE_LENGTH, { error: `title must be at most ${MAX_TITLE_LENGTH} characters` });
 
+/** An optional page or result size, 1 to MAX_LIST_LIMIT. */
+const limitSchema = (description: string) =>
+  z.number().int().min(1).max(MAX_LIST_LIMIT).optional().describe(description);
+
 const noteSummarySchema = z.object({
   title: z.string(),
   createdAt: z.string().describe('ISO-8601 UTC timestamp'),
@@ -85,13 +89,7 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
         'List saved notes with their titles and creation dates, newest first. ' +
         'Results are paginated: when nextCursor is returned, call again with it for more.',
       inputSchema: z.object({
-        limit: z
-          .number()
-          .int()
-          .min(1)
-          .max(MAX_LIST_LIMIT)
-          .optional()
-          .describe(`How many notes to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_LIST_LIMIT})`),
+        limit: limitSchema(`How many notes to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_LIST_LIMIT})`),
         cursor: z.string().max(1024).optional().describe('The nextCursor of a previous list_notes call'),
       }),
       outputSchema: z.object({
@@ -152,13 +150,9 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
           .min(1, { error: 'keyword must not be empty' })
           .max(MAX_KEYWORD_LENGTH, { error: `keyword must be at most ${MAX_KEYWORD_LENGTH} characters` })
           .describe('The keyword to search for (case-insensitive)'),
-        limit: z
-          .number()
-          .int()
-          .min(1)
-          .max(MAX_LIST_LIMIT)
-          .optional()
-          .describe(`Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`),
+        limit: limitSchema(
+          `Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`,
+        ),
       }),
       outputSchema: z.object({
         keyword: z.string(),
