@@ -21,6 +21,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { startWorkerHttpServer, type WorkerHttpServer } from '../../src/worker/http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from '../../src/worker/metrics.ts';
 import { createWorkerMcpClient, KafkaWorker } from '../../src/worker/worker.ts';
+import { startTestServer, type TestServer } from './mcp-server.ts';
 import { REPO, type Spawned, spawnEntry } from './processes.ts';
 
 export const WORKER_ENTRY = resolve(REPO, 'src/bin/kafka-worker.ts');
@@ -348,4 +349,41 @@ export class KafkaProbe {
     await this.#producer?.disconnect();
     await this.admin.disconnect();
   }
+}
+
+/** A real MCP server, a probe on the broker, an in-process worker and a watch on `<topic>.results`. */
+export interface Pipeline {
+  server: TestServer;
+  probe: KafkaProbe;
+  worker: InProcessWorker;
+  results: TopicWatch;
+  /** Stops them in reverse order of start. */
+  stop(): Promise<void>;
+}
+
+/** Starts a Pipeline; `partitions` creates the jobs topic first (else the worker creates it). */
+export async function startPipeline(options: {
+  brokers: string;
+  topic: string;
+  group: string;
+  partitions?: number;
+}): Promise<Pipeline> {
+  const { brokers, topic, group } = options;
+  const server = await startTestServer();
+  const probe = await new KafkaProbe(brokers).connect();
+  if (options.partitions !== undefined) await probe.createTopics(topic, options.partitions);
+  const worker = await startInProcessWorker(workerEnv({ brokers, topic, group, serverUrl: server.url }));
+  const results = await probe.watch(`${topic}.results`);
+  return {
+    server,
+    probe,
+    worker,
+    results,
+    stop: async () => {
+      await worker.stop();
+      await results.stop();
+      await probe.close();
+      await server.stop();
+    },
+  };
 }

@@ -15,17 +15,15 @@ import {
   replayDeadLetters,
 } from '../../src/ops/dlq.ts';
 import type { PermanentReason } from '../../src/worker/errors.ts';
-import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { deadLetter, produceMessages } from '../helpers/ops.ts';
 import {
-  type InProcessWorker,
   KafkaProbe,
-  startInProcessWorker,
+  type Pipeline,
+  startPipeline,
   type TopicWatch,
   toolCallJob,
   uniqueName,
   waitUntil,
-  workerEnv,
 } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -173,26 +171,19 @@ describe('kafka-worker dlq list / replay', () => {
 });
 
 describe('a replayed job runs on the worker', () => {
-  let server: TestServer;
   let probe: KafkaProbe;
-  let worker: InProcessWorker;
   let results: TopicWatch;
   const topic = uniqueName('ops-replay-e2e');
   const group = uniqueName('ops-replay-e2e-group');
 
+  let pipeline: Pipeline;
   beforeAll(async () => {
-    server = await startTestServer();
-    probe = await new KafkaProbe(brokers).connect();
-    await probe.createTopics(topic, 2);
-    worker = await startInProcessWorker(workerEnv({ brokers, topic, group, serverUrl: server.url }));
-    results = await probe.watch(`${topic}.results`);
+    pipeline = await startPipeline({ brokers, topic, group, partitions: 2 });
+    ({ probe, results } = pipeline);
   });
 
   afterAll(async () => {
-    await worker?.stop();
-    await results?.stop();
-    await probe?.close();
-    await server?.stop();
+    await pipeline?.stop();
   });
 
   it('dead-letters a read of a missing note, then succeeds on replay once the note exists', async () => {

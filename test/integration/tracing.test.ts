@@ -19,15 +19,14 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { initTracing, type Tracing } from '../../src/observability/tracing.ts';
 import { enqueueJobs, validateJobs } from '../../src/worker/enqueue.ts';
 import { createDefaultJobRegistry } from '../../src/worker/handlers/index.ts';
-import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { spawnEntry } from '../helpers/processes.ts';
 import {
-  type InProcessWorker,
   KafkaProbe,
+  type Pipeline,
   saveNoteJob,
   spawnServer,
   spawnWorker,
-  startInProcessWorker,
+  startPipeline,
   type TopicWatch,
   tempDir,
   uniqueName,
@@ -41,27 +40,20 @@ const brokers = inject('kafkaBrokers');
 describe('tracing in one process (in-memory exporter)', () => {
   const exporter = new InMemorySpanExporter();
   let tracing: Tracing;
-  let server: TestServer;
   let probe: KafkaProbe;
-  let worker: InProcessWorker;
   let results: TopicWatch;
+  let pipeline: Pipeline;
   const topic = uniqueName('trace');
   const group = uniqueName('trace-group');
 
   beforeAll(async () => {
     tracing = initTracing({ serviceName: 'test', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-    server = await startTestServer();
-    probe = await new KafkaProbe(brokers).connect();
-    await probe.createTopics(topic, 2);
-    worker = await startInProcessWorker(workerEnv({ brokers, topic, group, serverUrl: server.url }));
-    results = await probe.watch(`${topic}.results`);
+    pipeline = await startPipeline({ brokers, topic, group, partitions: 2 });
+    ({ probe, results } = pipeline);
   });
 
   afterAll(async () => {
-    await worker?.stop();
-    await results?.stop();
-    await probe?.close();
-    await server?.stop();
+    await pipeline?.stop();
     await tracing?.shutdown();
   });
 

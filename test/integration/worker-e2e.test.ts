@@ -6,17 +6,17 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPLAYED_META_KEY } from '../../src/protocol.ts';
-import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { connectStreamable, type TestServer } from '../helpers/mcp-server.ts';
 import {
   type InProcessWorker,
-  KafkaProbe,
+  type KafkaProbe,
+  type Pipeline,
   saveNoteJob,
   scrapeMetric,
-  startInProcessWorker,
+  startPipeline,
   type TopicWatch,
   uniqueName,
   waitUntil,
-  workerEnv,
 } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -29,18 +29,14 @@ describe('kafka-worker end to end', () => {
   const topic = uniqueName('e2e');
   const group = uniqueName('e2e-group');
 
+  let pipeline: Pipeline;
   beforeAll(async () => {
-    server = await startTestServer();
-    probe = await new KafkaProbe(brokers).connect();
-    worker = await startInProcessWorker(workerEnv({ brokers, topic, group, serverUrl: server.url }));
-    results = await probe.watch(`${topic}.results`);
+    pipeline = await startPipeline({ brokers, topic, group });
+    ({ server, probe, worker, results } = pipeline);
   });
 
   afterAll(async () => {
-    await worker?.stop();
-    await results?.stop();
-    await probe?.close();
-    await server?.stop();
+    await pipeline?.stop();
   });
 
   it('creates its topics with the configured partitions', async () => {
