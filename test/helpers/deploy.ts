@@ -61,6 +61,13 @@ export function validateCompose(doc: unknown): string[] {
   );
 }
 
+/** A compose service by name; a missing one is an error naming it. */
+export function composeService(compose: Doc, name: string): Doc {
+  const svc = (compose.services as Record<string, Doc>)[name];
+  if (!svc) throw new Error(`docker-compose.yml has no service ${name}`);
+  return svc;
+}
+
 /** The `environment` of a compose service as a map (list form `KEY=value` accepted). */
 export function composeEnvironment(compose: Doc, service: string): Record<string, string> {
   const services = compose.services as Record<string, Doc>;

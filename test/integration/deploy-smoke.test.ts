@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   COMPOSE_FILE,
   composeEnvironment,
+  composeService,
   type Doc,
   interpolate,
   REPO,
@@ -37,12 +38,7 @@ import { call, textOf } from '../helpers/mcp-suite.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 const compose = readYamlDocuments(COMPOSE_FILE)[0] as Doc;
-const services = compose.services as Record<string, Doc>;
-const service = (name: string): Doc => {
-  const svc = services[name];
-  if (!svc) throw new Error(`docker-compose.yml has no service ${name}`);
-  return svc;
-};
+const service = (name: string): Doc => composeService(compose, name);
 
 interface Proc {
   child: ChildProcess;

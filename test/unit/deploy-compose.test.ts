@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   COMPOSE_FILE,
   composeEnvironment,
+  composeService,
   type Doc,
   interpolate,
   parseYamlDocuments,
@@ -19,11 +20,7 @@ import {
 
 const compose = readYamlDocuments(COMPOSE_FILE)[0] as Doc;
 const services = compose.services as Record<string, Doc>;
-const service = (name: string): Doc => {
-  const svc = services[name];
-  if (!svc) throw new Error(`docker-compose.yml has no service ${name}`);
-  return svc;
-};
+const service = (name: string): Doc => composeService(compose, name);
 const serverEnv = composeEnvironment(compose, 'mcp-server');
 const workerEnv = composeEnvironment(compose, 'kafka-worker');
 
