@@ -3,6 +3,8 @@
  * environment, parsed once at start. Nothing else in the code base reads
  * `process.env`; a bad value stops the process with a message naming the variable.
  */
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 type Env = Record<string, string | undefined>;
@@ -43,6 +45,58 @@ const list = (fallback: string[]) =>
             .map((s) => s.trim())
             .filter((s) => s.length > 0),
     );
+
+/** Like `list`, but an empty value means the empty list (fail closed), not the default. */
+const listOrNone = (fallback: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      v === undefined
+        ? fallback
+        : v
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0),
+    );
+
+const absolutePaths = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    const paths = (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+    for (const path of paths) {
+      if (!isAbsolute(path)) {
+        ctx.addIssue({ code: 'custom', message: `must be absolute paths, got '${path}'` });
+        return z.NEVER;
+      }
+    }
+    return paths;
+  });
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: milliseconds, or a number with a unit (`500ms`, `30s`, `15m`, `12h`, `7d`). */
+const duration = (fallbackMs: number, minMs: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return fallbackMs;
+      const match = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(v.trim());
+      const ms = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : Number.NaN;
+      if (!Number.isSafeInteger(ms) || ms < minMs) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a duration of at least ${minMs} ms (e.g. 7d, 12h, 30m, 45s, 1500), got '${v}'`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
 
 const optionalString = z
   .string()
@@ -115,9 +169,28 @@ export const serverEnvSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? '4mb' : v.trim())),
   NOTES_MAX_CONTENT_BYTES: int(1024 * 1024, 1, 64 * 1024 * 1024),
   NOTES_RESOURCE_MAX_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
-  MCP_INIT_ALLOWED_COMMANDS: list(['node', 'npx', 'uv', 'uvx', 'python3']),
+  /** Secret files (Docker/Kubernetes secrets): the value is the file's content. */
+  MCP_AUTH_TOKEN_FILE: optionalString,
+  DATABASE_URL_FILE: optionalString,
+  /** Set but empty: nothing is allowed (server_initialize refuses every command). */
+  MCP_INIT_ALLOWED_COMMANDS: listOrNone(['node', 'npx', 'uv', 'uvx', 'python3']),
   MCP_INIT_ENV_DIR: optionalString,
   MCP_INIT_TIMEOUT_MS: int(30_000, 100, 10 * 60_000),
+  MCP_INIT_SANDBOX: z
+    .enum(['bwrap', 'off', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? 'bwrap' : v)),
+  MCP_INIT_SANDBOX_PATHS: absolutePaths,
+  MCP_INIT_NETWORK: z
+    .enum(['none', 'host', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? 'none' : v)),
+  /** RLIMIT_DATA per child process, MiB; 0 = no limit. Node needs about 640 just to start. */
+  MCP_INIT_MEMORY_MB: int(1024, 0, 1024 * 1024),
+  MCP_INIT_MAX_CONCURRENT: int(4, 1, 256),
+  MCP_INIT_MAX_LISTING_BYTES: int(1024 * 1024, 1024, 256 * 1024 * 1024),
+  /** Idempotency records older than this are pruned. */
+  MCP_IDEMPOTENCY_TTL: duration(7 * 86_400_000, 1_000),
   LOG_LEVEL: logLevel,
   OTEL_EXPORTER_OTLP_ENDPOINT: otelEndpoint,
   OTEL_SERVICE_NAME: serviceName('mcp-server'),
@@ -143,7 +216,16 @@ export type ServerConfig = {
     timeoutMs: number;
     /** PATH and HOME handed to spawned servers: the only variables of ours they inherit. */
     baseEnv: { PATH?: string; HOME?: string };
+    sandbox: 'bwrap' | 'off';
+    sandboxPaths: string[];
+    network: 'none' | 'host';
+    memoryMb: number;
+    maxConcurrent: number;
+    maxListingBytes: number;
   };
+  idempotencyTtlMs: number;
+  /** Paths of the *_FILE secrets, hidden from server_initialize sandboxes. */
+  secretFiles: string[];
   logLevel: string;
   otel: { endpoint: string | undefined; serviceName: string };
 };
@@ -164,6 +246,7 @@ export const workerEnvSchema = z.object({
     .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-workers' : v.trim())),
   MCP_SERVER_URL: url('http://localhost:8080'),
   MCP_AUTH_TOKEN: optionalString,
+  MCP_AUTH_TOKEN_FILE: optionalString,
   /** Partitions of the jobs topic when the worker creates it (an existing topic is left as is). */
   KAFKA_TOPIC_PARTITIONS: int(4, 1, 10_000),
   /** Replication factor for topics the worker creates; -1 = the broker's default. */
@@ -237,8 +320,43 @@ function parseOrThrow<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
   return result.data;
 }
 
-export function parseServerConfig(env: Env): ServerConfig {
-  const e = parseOrThrow(serverEnvSchema, env);
+export type ReadSecretFile = (path: string) => string;
+
+const readSecretFileSync: ReadSecretFile = (path) => readFileSync(path, 'utf8');
+
+/**
+ * `NAME` from `NAME_FILE` when that is set (the Docker/Kubernetes secrets convention): the
+ * file's content without its trailing newline. Setting both is an error; so is an unreadable
+ * or empty file. Messages name the variable and the path, never the content.
+ */
+export function resolveSecretFiles(env: Env, names: readonly string[], read: ReadSecretFile): Env {
+  const resolved: Env = { ...env };
+  const problems: string[] = [];
+  for (const name of names) {
+    const path = env[`${name}_FILE`]?.trim();
+    if (!path) continue;
+    if (env[name]?.trim()) {
+      problems.push(`  ${name}_FILE: set both ${name} and ${name}_FILE; set only one`);
+      continue;
+    }
+    try {
+      const value = read(path).replace(/\r?\n$/, '');
+      if (value.trim() === '') problems.push(`  ${name}_FILE: the file '${path}' is empty`);
+      else resolved[name] = value;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      problems.push(`  ${name}_FILE: cannot read '${path}' (${code})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+  return resolved;
+}
+
+export function parseServerConfig(env: Env, readSecretFile: ReadSecretFile = readSecretFileSync): ServerConfig {
+  const e = parseOrThrow(
+    serverEnvSchema,
+    resolveSecretFiles(env, ['MCP_AUTH_TOKEN', 'DATABASE_URL'], readSecretFile),
+  );
   return {
     port: e.PORT,
     host: e.HOST,
@@ -258,14 +376,22 @@ export function parseServerConfig(env: Env): ServerConfig {
       envDir: e.MCP_INIT_ENV_DIR,
       timeoutMs: e.MCP_INIT_TIMEOUT_MS,
       baseEnv: { PATH: env.PATH, HOME: env.HOME },
+      sandbox: e.MCP_INIT_SANDBOX,
+      sandboxPaths: e.MCP_INIT_SANDBOX_PATHS,
+      network: e.MCP_INIT_NETWORK,
+      memoryMb: e.MCP_INIT_MEMORY_MB,
+      maxConcurrent: e.MCP_INIT_MAX_CONCURRENT,
+      maxListingBytes: e.MCP_INIT_MAX_LISTING_BYTES,
     },
+    idempotencyTtlMs: e.MCP_IDEMPOTENCY_TTL,
+    secretFiles: [e.MCP_AUTH_TOKEN_FILE, e.DATABASE_URL_FILE].filter((p): p is string => p !== undefined),
     logLevel: e.LOG_LEVEL,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }
 
-export function parseWorkerConfig(env: Env): WorkerConfig {
-  const e = parseOrThrow(workerEnvSchema, env);
+export function parseWorkerConfig(env: Env, readSecretFile: ReadSecretFile = readSecretFileSync): WorkerConfig {
+  const e = parseOrThrow(workerEnvSchema, resolveSecretFiles(env, ['MCP_AUTH_TOKEN'], readSecretFile));
   return {
     brokers: e.KAFKA_BROKERS,
     topic: e.KAFKA_TOPIC,

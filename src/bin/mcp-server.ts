@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
     logger.info({ store: store.backend }, 'MCP server serving stdio');
     stop = async () => {
       await session.close();
-      await core.initializer.close();
+      await core.close();
     };
     finished = session.closed;
   } else {

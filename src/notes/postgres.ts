@@ -65,6 +65,8 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX idempotency_recorded ON idempotency (recorded_at);
   `,
+  // The request a key was first used for: a reuse with other arguments is refused.
+  `ALTER TABLE idempotency ADD COLUMN fingerprint text;`,
 ];
 
 export const POSTGRES_SEARCH_SQL = `
@@ -287,10 +289,13 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async getIdempotentResult(key: string): Promise<IdempotentResult | undefined> {
-    const { rows } = await this.#pool.query<{ key: string; tool: string; result: string; recorded_at: Date }>(
-      'SELECT key, tool, result, recorded_at FROM idempotency WHERE key = $1',
-      [key],
-    );
+    const { rows } = await this.#pool.query<{
+      key: string;
+      tool: string;
+      result: string;
+      recorded_at: Date;
+      fingerprint: string | null;
+    }>('SELECT key, tool, result, recorded_at, fingerprint FROM idempotency WHERE key = $1', [key]);
     const row = rows[0];
     return (
       row && {
@@ -298,15 +303,16 @@ class PostgresNotesStore implements NotesStore {
         tool: row.tool,
         result: JSON.parse(row.result),
         recordedAt: iso(row.recorded_at),
+        ...(row.fingerprint !== null && { fingerprint: row.fingerprint }),
       }
     );
   }
 
-  async recordIdempotentResult(key: string, tool: string, result: unknown): Promise<void> {
+  async recordIdempotentResult(key: string, tool: string, result: unknown, fingerprint?: string): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO idempotency (key, tool, result, recorded_at) VALUES ($1, $2, $3, $4)
+      `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (key) DO NOTHING`,
-      [key, tool, JSON.stringify(result ?? null), new Date().toISOString()],
+      [key, tool, JSON.stringify(result ?? null), new Date().toISOString(), fingerprint ?? null],
     );
   }
 

@@ -80,6 +80,8 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX idempotency_recorded ON idempotency (recorded_at);
   `,
+  // The request a key was first used for: a reuse with other arguments is refused.
+  `ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;`,
 ];
 
 /** The FTS5 query for a literal substring: one quoted phrase, inner quotes doubled. */
@@ -402,19 +404,27 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async getIdempotentResult(key: string): Promise<IdempotentResult | undefined> {
-    const row = this.#sql('SELECT key, tool, result, recorded_at FROM idempotency WHERE key = ?').get(key) as
-      | { key: string; tool: string; result: string; recorded_at: string }
+    const row = this.#sql(
+      'SELECT key, tool, result, recorded_at, fingerprint FROM idempotency WHERE key = ?',
+    ).get(key) as
+      | { key: string; tool: string; result: string; recorded_at: string; fingerprint: string | null }
       | undefined;
     return (
-      row && { key: row.key, tool: row.tool, result: JSON.parse(row.result), recordedAt: row.recorded_at }
+      row && {
+        key: row.key,
+        tool: row.tool,
+        result: JSON.parse(row.result),
+        recordedAt: row.recorded_at,
+        ...(row.fingerprint !== null && { fingerprint: row.fingerprint }),
+      }
     );
   }
 
-  async recordIdempotentResult(key: string, tool: string, result: unknown): Promise<void> {
+  async recordIdempotentResult(key: string, tool: string, result: unknown, fingerprint?: string): Promise<void> {
     this.#sql(
-      `INSERT INTO idempotency (key, tool, result, recorded_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (key) DO NOTHING`,
-    ).run(key, tool, JSON.stringify(result ?? null), new Date().toISOString());
+    ).run(key, tool, JSON.stringify(result ?? null), new Date().toISOString(), fingerprint ?? null);
   }
 
   async pruneIdempotentResults(before: Date): Promise<number> {

@@ -66,6 +66,8 @@ export interface IdempotentResult {
   tool: string;
   result: unknown;
   recordedAt: string;
+  /** Digest of the request the key was first used for (absent on records from before it was kept). */
+  fingerprint?: string;
 }
 
 export interface NotesStore {
@@ -84,7 +86,7 @@ export interface NotesStore {
   /** The recorded result for `key`, if any. */
   getIdempotentResult(key: string): Promise<IdempotentResult | undefined>;
   /** Records `result` under `key` unless one is already there (first writer wins). */
-  recordIdempotentResult(key: string, tool: string, result: unknown): Promise<void>;
+  recordIdempotentResult(key: string, tool: string, result: unknown, fingerprint?: string): Promise<void>;
   /** Forgets keys recorded before `before`; returns how many were removed. */
   pruneIdempotentResults(before: Date): Promise<number>;
 

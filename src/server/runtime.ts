@@ -13,6 +13,8 @@ import { createServerMetrics, type ServerMetrics } from '../observability/server
 import { VERSION } from '../version.ts';
 import { createHttpApp, type HttpApp } from './http.ts';
 import { ServerInitializer } from './initialize/initializer.ts';
+import { createSandboxRuntime, notesDbMask } from './initialize/sandbox-host.ts';
+import { startIdempotencyPruning } from './idempotency.ts';
 import { createNotesServerFactory, type NotesServerFactory } from './notes-server.ts';
 
 export interface ServerParts {
@@ -26,18 +28,63 @@ export interface McpCore {
   serverFactory: NotesServerFactory;
   initializer: ServerInitializer;
   metrics: ServerMetrics;
+  /** Stops the idempotency pruning and every server_initialize child. */
+  close(): Promise<void>;
 }
+
+/** Private /tmp of each sandbox. */
+const SANDBOX_TMPFS_BYTES = 64 * 1024 * 1024;
 
 /** The transport-free core shared by the HTTP and stdio entrypoints. */
 export function createMcpCore(parts: ServerParts): McpCore {
+  const { config } = parts;
   const metrics = parts.metrics ?? createServerMetrics(new Registry());
+  const initLogger = parts.logger.child({ component: 'server_initialize' });
+  const sandbox = createSandboxRuntime(
+    {
+      mode: config.init.sandbox,
+      extraPaths: config.init.sandboxPaths,
+      network: config.init.network,
+      memoryMb: config.init.memoryMb,
+      tmpfsBytes: SANDBOX_TMPFS_BYTES,
+    },
+    [
+      ...(config.init.envDir ? [config.init.envDir] : []),
+      ...(config.databaseUrl ? [] : notesDbMask(config.notesDb)),
+      ...config.secretFiles,
+    ],
+  );
+  if (config.init.sandbox === 'off') {
+    initLogger.warn(
+      'MCP_INIT_SANDBOX=off: server_initialize children run unconfined, as this server\'s user, ' +
+        'and can read what it can read (see README "Running without the sandbox")',
+    );
+  } else {
+    sandbox.ensureAvailable().then(
+      () => initLogger.debug('server_initialize sandbox (bwrap) available'),
+      (err: unknown) =>
+        initLogger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'server_initialize sandbox unavailable: every server_initialize call will fail (sandbox_unavailable)',
+        ),
+    );
+  }
   const initializer = new ServerInitializer({
-    allowedCommands: parts.config.init.allowedCommands,
-    envDir: parts.config.init.envDir,
-    timeoutMs: parts.config.init.timeoutMs,
-    baseEnv: parts.config.init.baseEnv,
-    logger: parts.logger.child({ component: 'server_initialize' }),
+    allowedCommands: config.init.allowedCommands,
+    envDir: config.init.envDir,
+    timeoutMs: config.init.timeoutMs,
+    baseEnv: config.init.baseEnv,
+    logger: initLogger,
     catalog: parts.store,
+    sandbox,
+    maxConcurrent: config.init.maxConcurrent,
+    maxListingBytes: config.init.maxListingBytes,
+    secrets: [config.authToken, config.databaseUrl].filter((s): s is string => s !== undefined),
+  });
+  const pruning = startIdempotencyPruning({
+    store: parts.store,
+    ttlMs: config.idempotencyTtlMs,
+    logger: parts.logger.child({ component: 'idempotency' }),
   });
   const serverFactory = createNotesServerFactory({
     store: parts.store,
@@ -50,7 +97,15 @@ export function createMcpCore(parts: ServerParts): McpCore {
     },
     version: VERSION,
   });
-  return { serverFactory, initializer, metrics };
+  return {
+    serverFactory,
+    initializer,
+    metrics,
+    close: async () => {
+      await pruning.stop();
+      await initializer.close();
+    },
+  };
 }
 
 export interface RunningHttpServer {
@@ -100,7 +155,7 @@ export async function startMcpHttpServer(parts: ServerParts): Promise<RunningHtt
     closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
       await http.closeSessions();
-      await core.initializer.close();
+      await core.close();
       listener.closeIdleConnections();
       const forced = setTimeout(() => listener.closeAllConnections(), 5_000);
       forced.unref();

@@ -2,11 +2,12 @@
  * Wraps every tool handler with what all tools share: a child logger, metrics
  * (calls by outcome, duration), and idempotent replay.
  *
- * Idempotency: a tools/call whose `_meta` carries IDEMPOTENCY_META_KEY has its successful
- * result recorded in the store under that key; a repeat of the key returns the recorded
- * result (marked with REPLAYED_META_KEY) without running the tool again. Error results are
- * not recorded (they had no effect), so a retry after a fix can still succeed. Concurrent
- * calls with one key in this process are serialised so the tool runs once.
+ * Idempotency (see idempotency.ts): a tools/call whose `_meta` carries IDEMPOTENCY_META_KEY has
+ * its successful result recorded in the store under that key with a fingerprint of the
+ * arguments; a repeat of the key with the same arguments returns the recorded result (marked
+ * with REPLAYED_META_KEY) without running the tool again, with other arguments it is refused.
+ * Error results are not recorded (they had no effect), so a retry after a fix can still
+ * succeed. Concurrent calls with one key in this process are serialised so the tool runs once.
  */
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -15,6 +16,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { withToolServerSpan } from '../observability/tracing.ts';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
+import { requestFingerprint } from './idempotency.ts';
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -43,30 +45,46 @@ export function toolError(text: string): CallToolResult {
 }
 
 export function createToolRuntime(deps: ToolRuntimeDeps) {
-  const inFlight = new Map<string, Promise<CallToolResult>>();
+  const inFlight = new Map<string, { fingerprint: string; promise: Promise<CallToolResult> }>();
+
+  const keyReused = (tool: string, key: string): { result: CallToolResult; replayed: false } => ({
+    result: toolError(
+      `Idempotency key '${key}' was already used for a different ${tool} request; ` +
+        'a key names one request: use a new key for new arguments',
+    ),
+    replayed: false,
+  });
 
   async function runOnce(
     tool: string,
     key: string,
+    args: unknown,
     run: () => Promise<CallToolResult>,
     log: Logger,
   ): Promise<{ result: CallToolResult; replayed: boolean }> {
     const storeKey = `${tool}:${key}`;
+    const fingerprint = requestFingerprint(tool, args);
     const pending = inFlight.get(storeKey);
     if (pending) {
-      const result = await pending;
+      if (pending.fingerprint !== fingerprint) return keyReused(tool, key);
+      const result = await pending.promise;
       return { result: markReplayed(result), replayed: true };
     }
     const recorded = await deps.store.getIdempotentResult(storeKey);
     if (recorded) {
+      // Records from before fingerprints were kept replay as they always did.
+      if (recorded.fingerprint !== undefined && recorded.fingerprint !== fingerprint) {
+        log.warn({ idempotencyKey: key }, 'idempotency key reused with different arguments; refused');
+        return keyReused(tool, key);
+      }
       log.info({ idempotencyKey: key }, 'replaying recorded result');
       return { result: markReplayed(recorded.result as CallToolResult), replayed: true };
     }
     const promise = run();
-    inFlight.set(storeKey, promise);
+    inFlight.set(storeKey, { fingerprint, promise });
     try {
       const result = await promise;
-      if (!result.isError) await deps.store.recordIdempotentResult(storeKey, tool, result);
+      if (!result.isError) await deps.store.recordIdempotentResult(storeKey, tool, result, fingerprint);
       return { result, replayed: false };
     } finally {
       inFlight.delete(storeKey);
@@ -89,7 +107,7 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
       const run = () => handler(args, { logger: log, signal: extra.signal });
       try {
         const { result, replayed } = key
-          ? await runOnce(tool, key, run, log)
+          ? await runOnce(tool, key, args, run, log)
           : { result: await run(), replayed: false };
         const outcome = replayed ? 'replayed' : result.isError ? 'error' : 'success';
         deps.metrics.toolCalls.inc({ tool, outcome });

@@ -1,7 +1,10 @@
 /**
- * server_initialize against real child processes: the fixture servers in test/fixtures run
- * under the node that runs the tests, through the allowlist entry `node`. Every test checks
- * that no child (nor grandchild) outlives the call.
+ * server_initialize's process lifecycle against real child processes, unsandboxed
+ * (MCP_INIT_SANDBOX=off) so the fixtures' pid files name host pids: the fixture servers in
+ * test/fixtures run under the node that runs the tests, through the allowlist entry `node`.
+ * Every test checks that no child (nor grandchild) outlives the call; the pids it checks are
+ * read only once the fixture has written them, so a check cannot pass for want of a pid.
+ * The same attacks inside the real sandbox: server-initialize-sandbox.test.ts.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +20,7 @@ import {
   ServerInitializer,
   type ServerInitializerOptions,
 } from '../../src/server/initialize/initializer.ts';
+import { createSandboxRuntime } from '../../src/server/initialize/sandbox-host.ts';
 import type { McpServerEntry } from '../../src/server/initialize/schema.ts';
 
 const FIXTURES = resolve(import.meta.dirname, '../fixtures');
@@ -61,6 +65,7 @@ function setup(overrides: Partial<ServerInitializerOptions> = {}) {
     logger: silentLogger(),
     catalog,
     killGraceMs: GRACE_MS,
+    sandbox: createSandboxRuntime({ mode: 'off', extraPaths: [], network: 'none', memoryMb: 0, tmpfsBytes: 0 }, []),
     ...overrides,
   });
   initializers.push(initializer);
@@ -102,6 +107,14 @@ async function waitForFile(path: string, withinMs = 10_000): Promise<string> {
   return readFile(path, 'utf8');
 }
 
+/** The pids a spawn-grandchild fixture wrote, waiting for the file; both must be real pids. */
+async function pidsOf(pidFile: string): Promise<{ child: number; grandchild: number }> {
+  const pids = JSON.parse(await waitForFile(pidFile)) as { child: number; grandchild: number };
+  expect(pids.child).toBeGreaterThan(0);
+  expect(pids.grandchild).toBeGreaterThan(0);
+  return pids;
+}
+
 let pidFiles = 0;
 const newPidFile = () => join(work, `pids-${++pidFiles}.json`);
 
@@ -135,7 +148,9 @@ describe('server_initialize: a working server', () => {
     expect(catalog.entries.get('Fixture_Server')).toEqual(entry);
 
     expect(initializer.activeChildren).toBe(0);
-    await expectGone(Number(await readFile(pidFile, 'utf8')), 0);
+    const pid = Number(await waitForFile(pidFile));
+    expect(pid).toBeGreaterThan(0);
+    await expectGone(pid, 0);
   });
 
   it('gives the child only PATH, HOME and the merged envFile + env — none of our secrets', async () => {
@@ -200,7 +215,7 @@ describe('server_initialize: a working server', () => {
       args: [fixture('spawn-grandchild.ts'), pidFile, 'wrapper'],
     });
     expect(entry.serverInfo?.name).toBe('fixture-server');
-    const pids = JSON.parse(await readFile(pidFile, 'utf8')) as { child: number; grandchild: number };
+    const pids = await pidsOf(pidFile);
     await expectGone(pids.child);
     await expectGone(pids.grandchild);
   });
@@ -340,34 +355,40 @@ describe('server_initialize: failures', () => {
     });
   });
 
+  // Long enough for both fixture processes to start on a loaded machine: the pids are read
+  // while the call runs, so the checks below always have real pids to check.
+  const TREE_TIMEOUT_MS = 6_000;
+
   it('kills the whole process group on timeout: child and grandchild', async () => {
-    const { initializer } = setup({ timeoutMs: 1_500 });
+    const { initializer } = setup({ timeoutMs: TREE_TIMEOUT_MS });
     const pidFile = newPidFile();
-    const err = await failureOf(
+    const pending = failureOf(
       initializer.initialize('tree', {
         command: 'node',
         args: [fixture('spawn-grandchild.ts'), pidFile, 'hang'],
       }),
     );
+    const pids = await pidsOf(pidFile);
+    const err = await pending;
     expect(err.reason).toBe('timeout');
-    const pids = JSON.parse(await readFile(pidFile, 'utf8')) as { child: number; grandchild: number };
     await expectGone(pids.child, 0);
     await expectGone(pids.grandchild);
   });
 
   it('SIGKILLs a tree that ignores SIGTERM after the grace period', async () => {
-    const { initializer } = setup({ timeoutMs: 1_500 });
+    const { initializer } = setup({ timeoutMs: TREE_TIMEOUT_MS });
     const pidFile = newPidFile();
     const started = Date.now();
-    const err = await failureOf(
+    const pending = failureOf(
       initializer.initialize('stubborn', {
         command: 'node',
         args: [fixture('spawn-grandchild.ts'), pidFile, 'stubborn'],
       }),
     );
+    const pids = await pidsOf(pidFile);
+    const err = await pending;
     expect(err.reason).toBe('timeout');
-    expect(Date.now() - started).toBeLessThan(1_500 + GRACE_MS + 2_500);
-    const pids = JSON.parse(await readFile(pidFile, 'utf8')) as { child: number; grandchild: number };
+    expect(Date.now() - started).toBeLessThan(TREE_TIMEOUT_MS + GRACE_MS + 2_500);
     await expectGone(pids.child, 0);
     await expectGone(pids.grandchild);
   });
@@ -383,7 +404,7 @@ describe('server_initialize: cancellation and shutdown', () => {
       { command: 'node', args: [fixture('spawn-grandchild.ts'), pidFile, 'hang'] },
       { signal: controller.signal },
     );
-    const pids = JSON.parse(await waitForFile(pidFile)) as { child: number; grandchild: number };
+    const pids = await pidsOf(pidFile);
     expect(initializer.activeChildren).toBe(1);
     const abortedAt = Date.now();
     controller.abort();
@@ -416,7 +437,7 @@ describe('server_initialize: cancellation and shutdown', () => {
       command: 'node',
       args: [fixture('spawn-grandchild.ts'), pidFile, 'stubborn'],
     });
-    const pids = JSON.parse(await waitForFile(pidFile)) as { child: number; grandchild: number };
+    const pids = await pidsOf(pidFile);
     expect(initializer.activeChildren).toBe(1);
     const outcome = failureOf(pending);
 

@@ -2,9 +2,12 @@
  * The environment of a spawned server: PATH and HOME handed down by the server's config,
  * then the request's envFile variables, then its `env` (later wins). Nothing else of the
  * server's own environment reaches the child, so secrets such as MCP_AUTH_TOKEN or
- * DATABASE_URL stay in this process. A request may not set PATH (it would choose which
- * interpreter a `#!/usr/bin/env node` command runs) nor loader variables (LD_*, DYLD_*)
- * that inject code into an allowed program.
+ * DATABASE_URL stay in this process.
+ *
+ * A request may not set PATH (it would choose which interpreter a `#!/usr/bin/env node`
+ * command runs) nor any variable on the denylist below: loader and interpreter hooks that
+ * make an allowed program run code the request supplies. The sandbox is the boundary; this
+ * denylist is depth, so the list errs on the side of refusing.
  */
 import { InitializeError } from './errors.ts';
 
@@ -13,9 +16,56 @@ export interface BaseEnv {
   HOME?: string;
 }
 
+/** Exact names (upper case) that inject code or options into a runtime. */
+export const DENIED_ENV_NAMES: readonly string[] = [
+  'PATH',
+  // shells
+  'BASH_ENV',
+  'ENV',
+  'SHELLOPTS',
+  'BASHOPTS',
+  'PS4',
+  'PROMPT_COMMAND',
+  'IFS',
+  'CDPATH',
+  'GLOBIGNORE',
+  // node
+  'NODE_OPTIONS',
+  'NODE_PATH',
+  'NODE_REPL_EXTERNAL_MODULE',
+  // python
+  'PYTHONSTARTUP',
+  'PYTHONPATH',
+  'PYTHONHOME',
+  'PYTHONINSPECT',
+  'PYTHONUSERBASE',
+  'PYTHONEXECUTABLE',
+  'PYTHONBREAKPOINT',
+  'PYTHONWARNINGS',
+  // perl, ruby, java, .NET
+  'PERL5OPT',
+  'PERL5LIB',
+  'PERLLIB',
+  'PERL5DB',
+  'RUBYOPT',
+  'RUBYLIB',
+  'JAVA_TOOL_OPTIONS',
+  '_JAVA_OPTIONS',
+  'JDK_JAVA_OPTIONS',
+  'CLASSPATH',
+  'DOTNET_STARTUP_HOOKS',
+  // glibc, git
+  'GCONV_PATH',
+  'GIT_CONFIG_PARAMETERS',
+  'GIT_EXEC_PATH',
+];
+
+/** Prefixes (upper case) of loader variables and of uv/npm settings that pick what runs. */
+export const DENIED_ENV_PREFIXES: readonly string[] = ['LD_', 'DYLD_', 'MALLOC_', 'GLIBC_', 'NPM_CONFIG_'];
+
 export function isProtectedEnvName(name: string): boolean {
   const upper = name.toUpperCase();
-  return upper === 'PATH' || upper.startsWith('LD_') || upper.startsWith('DYLD_');
+  return DENIED_ENV_NAMES.includes(upper) || DENIED_ENV_PREFIXES.some((prefix) => upper.startsWith(prefix));
 }
 
 export function buildChildEnv(
@@ -31,7 +81,8 @@ export function buildChildEnv(
       if (isProtectedEnvName(name)) {
         throw new InitializeError(
           source === 'env' ? 'not_allowed' : 'env_file',
-          `${source} may not set ${name}: the server provides PATH, and loader variables are refused`,
+          `${source} may not set ${name}: the server provides PATH, and loader and interpreter hooks ` +
+            '(LD_*, NODE_OPTIONS, BASH_ENV, PYTHONPATH, …) are refused',
         );
       }
     }

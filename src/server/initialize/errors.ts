@@ -11,7 +11,13 @@ export type InitializeFailureReason =
   | 'timeout'
   | 'not_mcp'
   | 'crashed'
-  | 'aborted';
+  | 'aborted'
+  /** The sandbox (MCP_INIT_SANDBOX=bwrap) cannot start here: nothing is run unconfined instead. */
+  | 'sandbox_unavailable'
+  /** MCP_INIT_MAX_CONCURRENT children were running for the whole wait (bounded by the timeout). */
+  | 'busy'
+  /** The child's handshake and listing passed MCP_INIT_MAX_LISTING_BYTES; nothing was cataloged. */
+  | 'listing_too_large';
 
 export class InitializeError extends Error {
   override name = 'InitializeError';

@@ -4,14 +4,20 @@
  *
  * Invariants:
  * - only an allowed program runs (exact match; see allowlist.ts), with argv and no shell;
- * - the child gets PATH and HOME of ours plus the request's env/envFile, nothing else;
- * - spawn, handshake and listing together take at most `timeoutMs`; stopping adds at most
- *   the kill grace;
+ * - it runs inside the sandbox (sandbox.ts) unless the operator turned it off; when the
+ *   sandbox cannot start, nothing runs (`sandbox_unavailable`);
+ * - the child gets PATH and HOME plus the request's env/envFile minus the denylisted hooks,
+ *   nothing else of ours;
+ * - at most `maxConcurrent` children run at once; a call waits for a slot at most `timeoutMs`
+ *   (then `busy`); spawn, handshake and listing together take at most `timeoutMs`; stopping
+ *   adds at most the kill grace;
+ * - the child's whole stdout is bounded by `maxListingBytes` (`listing_too_large`, nothing
+ *   cataloged but the failure);
  * - whatever happens, the child and its process group are gone before `initialize` settles,
  *   and `close()` stops every child still running;
  * - every outcome but a cancellation is recorded in the catalog; logs carry the name,
  *   command, args, duration and outcome, never env values — and the child's output quoted
- *   in an error has the request's env values masked, in case the child echoes them.
+ *   in an error has the request's env values and the server's secrets masked.
  */
 import type { CatalogEntry, NotesStore } from '../../notes/store.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -22,8 +28,11 @@ import { readEnvFile } from './env-file.ts';
 import { InitializeError } from './errors.ts';
 import { type HandshakeResult, handshakeAndList } from './handshake.ts';
 import { redactValues } from './output-tail.ts';
+import type { LaunchPlan } from './sandbox.ts';
+import type { SandboxRuntime } from './sandbox-host.ts';
 import type { McpServerEntry } from './schema.ts';
 import { type ExitStatus, ServerProcess } from './server-process.ts';
+import { Slots } from './slots.ts';
 import { ChildStdioTransport } from './stdio-transport.ts';
 
 export { InitializeError, type InitializeFailureReason } from './errors.ts';
@@ -39,6 +48,14 @@ export interface ServerInitializerOptions {
   catalog: Pick<NotesStore, 'upsertCatalogEntry'>;
   /** How long a stopping child's process group gets between SIGTERM and SIGKILL (default 2000 ms). */
   killGraceMs?: number;
+  /** Where and how children run (sandbox-host.ts). */
+  sandbox: SandboxRuntime;
+  /** Children running at once at most (default 4). */
+  maxConcurrent?: number;
+  /** Bytes of stdout (handshake + every listing page) a child may send (default 1 MiB). */
+  maxListingBytes?: number;
+  /** Values of ours (auth token, database URL) masked in any child output we quote. */
+  secrets?: readonly string[];
 }
 
 type Redact = (text: string) => string;
@@ -50,6 +67,8 @@ interface Timing {
 
 const CLIENT_INFO = { name: 'mcp-hybrid-server-initialize', version: VERSION };
 const DEFAULT_KILL_GRACE_MS = 2_000;
+export const DEFAULT_MAX_CONCURRENT = 4;
+export const DEFAULT_MAX_LISTING_BYTES = 1024 * 1024;
 /** After a successful listing the child gets this long (at most) to exit on stdin EOF before SIGTERM. */
 const GRACEFUL_EXIT_MS = 1_000;
 /** A lost connection is reported only if no exit, timeout or bad output explains it within this time. */
@@ -64,10 +83,17 @@ export class ServerInitializer {
   readonly #children = new Set<ServerProcess>();
   readonly #sessions = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
+  readonly #slots: Slots;
 
   constructor(options: ServerInitializerOptions) {
     this.#options = options;
     this.#killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.#slots = new Slots(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
+  }
+
+  /** Calls waiting for a slot (MCP_INIT_MAX_CONCURRENT). */
+  get queuedCalls(): number {
+    return this.#slots.waiting;
   }
 
   /** Children spawned and not yet confirmed gone. */
@@ -162,20 +188,56 @@ export class ServerInitializer {
 
   async #initialize(entry: McpServerEntry, args: string[], signal: AbortSignal | undefined, timing: Timing) {
     this.#throwIfCancelled(signal);
-    const { allowedCommands, envDir, baseEnv } = this.#options;
+    const { allowedCommands, envDir, baseEnv, sandbox } = this.#options;
     const executable = await resolveAllowedCommand(entry.command, allowedCommands, baseEnv.PATH);
     const fileEnv = entry.envFile === undefined ? {} : await readEnvFile(entry.envFile, envDir);
     const env = buildChildEnv(baseEnv, fileEnv, entry.env);
+    const plan = sandbox.plan(executable, args, env);
+    await sandbox.ensureAvailable();
     this.#throwIfCancelled(signal);
 
-    const secrets = [...Object.values(fileEnv), ...Object.values(entry.env ?? {})];
+    const secrets = [
+      ...Object.values(fileEnv),
+      ...Object.values(entry.env ?? {}),
+      ...(this.#options.secrets ?? []),
+    ];
     const redact = (text: string) => redactValues(text, secrets);
-    const session = this.#runChild(executable, args, env, signal, timing, redact);
+    const release = await this.#waitForSlot(signal);
+    const session = this.#runChild(plan, signal, timing, redact);
     this.#sessions.add(session);
     try {
       return await session;
     } finally {
       this.#sessions.delete(session);
+      release();
+    }
+  }
+
+  /** A slot among `maxConcurrent`, waited for at most `timeoutMs` (then `busy`). */
+  async #waitForSlot(signal: AbortSignal | undefined): Promise<() => void> {
+    const { timeoutMs } = this.#options;
+    const limit = this.#options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+    const waited = new AbortController();
+    const timer = setTimeout(
+      () =>
+        waited.abort(
+          new InitializeError(
+            'busy',
+            `${limit} server initializations (MCP_INIT_MAX_CONCURRENT) were running for all of ${timeoutMs} ms; try again later`,
+          ),
+        ),
+      timeoutMs,
+    );
+    const onCancel = () => waited.abort(new InitializeError('aborted', 'the request was cancelled'));
+    const onClosing = () => waited.abort(new InitializeError('aborted', 'the server is shutting down'));
+    signal?.addEventListener('abort', onCancel, { once: true });
+    this.#closing.signal.addEventListener('abort', onClosing, { once: true });
+    try {
+      return await this.#slots.acquire(waited.signal);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
+      this.#closing.signal.removeEventListener('abort', onClosing);
     }
   }
 
@@ -186,16 +248,14 @@ export class ServerInitializer {
 
   /** Spawns the child, converses with it under the deadline, and always stops it. */
   async #runChild(
-    executable: string,
-    args: string[],
-    env: Record<string, string>,
+    plan: LaunchPlan,
     signal: AbortSignal | undefined,
     timing: Timing,
     redact: Redact,
   ): Promise<HandshakeResult> {
     let child: ServerProcess;
     try {
-      child = new ServerProcess({ executable, args, env, killGraceMs: this.#killGraceMs });
+      child = new ServerProcess({ ...plan, executable: plan.file, killGraceMs: this.#killGraceMs });
     } catch (err) {
       // spawn() itself throws for arguments the OS cannot take.
       throw new InitializeError('spawn_failed', `command could not be started: ${(err as Error).message}`, {
@@ -224,7 +284,8 @@ export class ServerInitializer {
 
     let succeeded = false;
     try {
-      const result = await converse(child, deadline.signal, redact);
+      const maxListingBytes = this.#options.maxListingBytes ?? DEFAULT_MAX_LISTING_BYTES;
+      const result = await converse(child, deadline.signal, redact, maxListingBytes);
       succeeded = true;
       return result;
     } finally {
@@ -242,7 +303,12 @@ export class ServerInitializer {
  * The handshake and listing, raced against everything that ends them early: the deadline
  * (timeout, cancellation, shutdown), a failed spawn, non-JSON-RPC output and the child's exit.
  */
-async function converse(child: ServerProcess, signal: AbortSignal, redact: Redact): Promise<HandshakeResult> {
+async function converse(
+  child: ServerProcess,
+  signal: AbortSignal,
+  redact: Redact,
+  maxListingBytes: number,
+): Promise<HandshakeResult> {
   let fail: (error: InitializeError) => void = () => {};
   const failure = new Promise<never>((_, reject) => {
     fail = reject;
@@ -258,7 +324,16 @@ async function converse(child: ServerProcess, signal: AbortSignal, redact: Redac
     fail(exitFailure(status, child, redact));
   });
 
-  const transport = new ChildStdioTransport(child.child.stdin, child.child.stdout);
+  const transport = new ChildStdioTransport(child.child.stdin, child.child.stdout, {
+    maxTotalBytes: maxListingBytes,
+  });
+  transport.onOutputLimit = (limit) =>
+    fail(
+      new InitializeError(
+        'listing_too_large',
+        `the server's handshake and listing passed ${limit} bytes (MCP_INIT_MAX_LISTING_BYTES); nothing was cataloged`,
+      ),
+    );
   transport.onInvalidOutput = (excerpt, error) =>
     fail(
       new InitializeError(

@@ -7,7 +7,7 @@
  * to call more than once. Its stderr is kept as a bounded tail for error messages.
  *
  * A descendant that moves itself into another process group or session escapes the group
- * signal; only an OS-level container (cgroup) could catch that.
+ * signal; the sandbox's PID namespace catches it (see sandbox.ts). Unsandboxed, it escapes.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { InitializeError } from './errors.ts';
@@ -25,6 +25,9 @@ export interface ServerProcessOptions {
   args: readonly string[];
   /** The child's complete environment. */
   env: Record<string, string>;
+  /** Run as this user and group (the sandbox's, when the server is root). */
+  uid?: number;
+  gid?: number;
   /** How long a SIGTERMed process group gets before SIGKILL. */
   killGraceMs: number;
   stderrTailBytes?: number;
@@ -70,6 +73,8 @@ export class ServerProcess {
       shell: false,
       detached: USE_PROCESS_GROUP,
       windowsHide: true,
+      ...(options.uid !== undefined && { uid: options.uid }),
+      ...(options.gid !== undefined && { gid: options.gid }),
     });
     const child = this.child;
     // Broken pipes to a dying child surface as stream errors; they are expected, not fatal.

@@ -4,6 +4,8 @@
  * are newline-delimited JSON-RPC, framed with the SDK's serializer and parser. Anything else
  * on stdout — a banner, a log line, an oversized line — is a protocol violation reported
  * once through `onInvalidOutput`; blank lines are ignored. End of stdout closes the transport.
+ * With `maxTotalBytes`, stdout as a whole is bounded too: past it the transport stops reading
+ * (so our memory stays bounded whatever the child writes) and reports `onOutputLimit` once.
  */
 import type { Readable, Writable } from 'node:stream';
 import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
@@ -19,21 +21,30 @@ export class ChildStdioTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
   /** Called once, with an excerpt of the offending output, when stdout is not JSON-RPC. */
   onInvalidOutput?: (excerpt: string, error: Error) => void;
+  /** Called once when stdout as a whole passes `maxTotalBytes`; nothing is read after that. */
+  onOutputLimit?: (limit: number) => void;
   /** The protocol version agreed in the initialize handshake. */
   protocolVersion: string | undefined;
 
   readonly #stdin: Writable;
   readonly #stdout: Readable;
   readonly #maxLineBytes: number;
+  readonly #maxTotalBytes: number;
+  #totalBytes = 0;
   #buffer: Buffer = Buffer.alloc(0);
   #started = false;
   #closed = false;
   #invalid = false;
 
-  constructor(stdin: Writable, stdout: Readable, options: { maxLineBytes?: number } = {}) {
+  constructor(
+    stdin: Writable,
+    stdout: Readable,
+    options: { maxLineBytes?: number; maxTotalBytes?: number } = {},
+  ) {
     this.#stdin = stdin;
     this.#stdout = stdout;
-    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.#maxTotalBytes = options.maxTotalBytes ?? Number.POSITIVE_INFINITY;
+    this.#maxLineBytes = Math.min(options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, this.#maxTotalBytes);
   }
 
   async start(): Promise<void> {
@@ -83,6 +94,17 @@ export class ChildStdioTransport implements Transport {
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#invalid) return;
+    this.#totalBytes += chunk.length;
+    if (this.#totalBytes > this.#maxTotalBytes) {
+      this.#invalid = true;
+      this.#buffer = Buffer.alloc(0);
+      this.#stdout.off('data', this.#onData);
+      this.#stdout.pause();
+      const error = new Error(`stdout passed ${this.#maxTotalBytes} bytes`);
+      this.onOutputLimit?.(this.#maxTotalBytes);
+      this.onerror?.(error);
+      return;
+    }
     this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
     let newline = this.#buffer.indexOf(0x0a);
     while (newline !== -1 && !this.#invalid && !this.#closed) {
