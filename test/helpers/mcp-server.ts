@@ -28,7 +28,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...env,
     PORT: '0',
     HOST: '127.0.0.1',
-    PATH: process.env.PATH,
+    PATH: env.PATH ?? process.env.PATH,
     HOME: process.env.HOME,
   });
   const logger = silentLogger();

@@ -28,11 +28,14 @@ export function spawnEntry(
   args: string[],
   env: Record<string, string | undefined>,
   logStream: 'stdout' | 'stderr' = 'stdout',
+  /** Run as this user and group (e.g. 65534 to test as an unprivileged user). */
+  as?: { uid: number; gid: number },
 ): Spawned {
   const child = spawn(process.execPath, [entry, ...args], {
     cwd: REPO,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...as,
   });
   const logs: Array<Record<string, unknown>> = [];
   const stray: string[] = [];

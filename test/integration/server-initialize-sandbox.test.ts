@@ -1,0 +1,428 @@
+/**
+ * server_initialize against the real server and the real sandbox (bubblewrap): each attack a
+ * hostile mcpServers entry was seen to make, and the legitimate servers that must still work.
+ *
+ * The hostile fixture (test/fixtures/hostile-server.ts) reports what it managed from inside
+ * the sandbox in its listing. Processes are followed on the host by a unique token in their
+ * argv (a sandbox's pids are its own), and every "is gone" check first sees the process
+ * alive, so none can pass for want of something to check.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connectStreamable, startTestServer, type TestServer, waitFor } from '../helpers/mcp-server.ts';
+import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
+
+/** How long a negative check ("the queued call's process does not start") watches. */
+const NEGATIVE_WINDOW_MS = 1_500;
+/** How long a killed sandbox may take to disappear (the kernel tears the namespace down). */
+const GONE_WITHIN_MS = 10_000;
+
+const FIXTURES = join(REPO, 'test/fixtures');
+const NODE_BIN = dirname(realpathSync(process.execPath));
+const SECRET = `s3cret-${process.pid}-${Date.now()}`;
+const AUTH_TOKEN = `token-${SECRET}`;
+
+let work: string;
+let tokens = 0;
+const newToken = () => `sandbox-test-${process.pid}-${++tokens}`;
+const servers: TestServer[] = [];
+const spawned: Spawned[] = [];
+
+beforeAll(() => {
+  // The server's own environment carries a secret the child must not find.
+  process.env.MCP_HYBRID_TEST_SECRET = SECRET;
+  work = mkdtempSync(join(tmpdir(), 'sandbox-test-'));
+  for (const dir of ['data', 'env', 'secrets', 'gates']) mkdirSync(join(work, dir));
+  writeFileSync(join(work, 'env', 'own.env'), 'OWN_VAR=own-value\n');
+  writeFileSync(join(work, 'env', 'other.env'), 'OTHER_SECRET=other-value\n');
+  writeFileSync(join(work, 'env', 'hooks.env'), 'BASH_ENV=/tmp/x.sh\n');
+  writeFileSync(join(work, 'secrets', 'token'), `${AUTH_TOKEN}\n`);
+  // Reachable by the unprivileged users the sandbox and the non-root server run as.
+  for (const dir of [work, join(work, 'env'), join(work, 'secrets'), join(work, 'gates')])
+    chmodSync(dir, 0o755);
+  chmodSync(join(work, 'data'), 0o777);
+  for (const file of ['env/own.env', 'env/other.env', 'env/hooks.env', 'secrets/token']) {
+    chmodSync(join(work, file), 0o644);
+  }
+});
+
+afterEach(async () => {
+  for (const s of spawned.splice(0)) s.child.kill('SIGKILL');
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+afterAll(() => {
+  delete process.env.MCP_HYBRID_TEST_SECRET;
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** What the sandbox may see: the sources and modules the fixtures need, node, and `work`. */
+function sandboxPaths(): string {
+  return [
+    join(REPO, 'src'),
+    FIXTURES,
+    join(REPO, 'node_modules'),
+    join(REPO, 'package.json'),
+    dirname(NODE_BIN),
+    work,
+  ].join(',');
+}
+
+function serverEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    NOTES_DB: join(work, 'data', `notes-${++tokens}.db`),
+    MCP_AUTH_TOKEN_FILE: join(work, 'secrets', 'token'),
+    MCP_INIT_ALLOWED_COMMANDS: 'node,python3',
+    MCP_INIT_ENV_DIR: join(work, 'env'),
+    MCP_INIT_SANDBOX_PATHS: sandboxPaths(),
+    MCP_INIT_TIMEOUT_MS: '60000',
+    PATH: `${NODE_BIN}:/usr/bin:/bin`,
+    ...overrides,
+  };
+}
+
+async function startServer(overrides: Record<string, string> = {}) {
+  const server = await startTestServer(serverEnv(overrides));
+  servers.push(server);
+  const { client } = await connectStreamable(server.url, { Authorization: `Bearer ${AUTH_TOKEN}` });
+  return { server, client };
+}
+
+interface InitOutcome {
+  isError: boolean;
+  text: string;
+  tools: Array<{ name: string; description?: string }>;
+}
+
+async function initialize(
+  client: Client,
+  name: string,
+  config: Record<string, unknown>,
+): Promise<InitOutcome> {
+  const result = (await client.callTool(
+    { name: 'server_initialize', arguments: { name, config } },
+    undefined,
+    { timeout: 120_000 },
+  )) as {
+    isError?: boolean;
+    content: Array<{ text: string }>;
+    structuredContent?: { tools: InitOutcome['tools'] };
+  };
+  return {
+    isError: result.isError === true,
+    text: result.content.map((c) => c.text).join('\n'),
+    tools: result.structuredContent?.tools ?? [],
+  };
+}
+
+const hostile = (...args: string[]) => ({
+  command: 'node',
+  args: [join(FIXTURES, 'hostile-server.ts'), ...args],
+});
+
+/** Host pids of live (non-zombie) processes whose argv contains `token`. */
+function processesWith(token: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!argv.includes(token)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+async function waitForProcess(token: string): Promise<void> {
+  await waitFor(() => processesWith(token).length > 0, 30_000, `a process carrying ${token}`);
+}
+
+async function waitUntilGone(token: string): Promise<void> {
+  await waitFor(
+    () => processesWith(token).length === 0,
+    GONE_WITHIN_MS,
+    `every process carrying ${token} to exit`,
+  );
+}
+
+describe('server_initialize in the sandbox: what a hostile entry achieves', () => {
+  it('reads no secret, no notes database, env file, secret file or working-directory file; writes only its /tmp; no network', async () => {
+    const { server, client } = await startServer();
+    const port = Number(new URL(server.url).port);
+    const notesDb = join(work, 'data');
+    const spec = {
+      read: [
+        join(notesDb, readdirSync(notesDb).find((f) => f.endsWith('.db'))!),
+        join(work, 'env', 'other.env'),
+        join(work, 'secrets', 'token'),
+        join(REPO, 'package-lock.json'),
+        '/etc/shadow',
+        '/proc/1/environ',
+      ],
+      write: [
+        join(work, 'gates', 'written'),
+        join(REPO, 'src', 'written.ts'),
+        '/usr/written',
+        '/etc/written',
+      ],
+      // The variable's name, so the secret value itself never travels in the request.
+      secret: 'MCP_HYBRID_TEST_SECRET',
+      port,
+    };
+    const outcome = await initialize(client, 'hostile-probe', {
+      ...hostile('probe', JSON.stringify(spec)),
+      envFile: 'own.env',
+    });
+    expect(outcome.isError, outcome.text).toBe(false);
+    const report = JSON.parse(outcome.tools[0]!.description!) as {
+      uid: number;
+      pids: string[];
+      reads: Record<string, string>;
+      writes: Record<string, string>;
+      network: string;
+      tmp: string;
+      secretSeen: boolean;
+    };
+    expect(report.uid).toBe(65534);
+    for (const path of spec.read.slice(0, 5)) expect(report.reads[path], path).not.toBe('READABLE');
+    // /proc/1 is the sandbox's own init: readable or not, it carries none of our environment.
+    expect(report.secretSeen).toBe(false);
+    for (const path of spec.write) expect(report.writes[path], path).not.toBe('WRITTEN');
+    expect(report.tmp).toBe('ok');
+    expect(report.network).not.toBe('CONNECTED');
+    // Only the sandbox's own processes are visible: bwrap's init and the fixture.
+    expect(report.pids.length).toBeLessThanOrEqual(3);
+    expect(() => readFileSync(join(work, 'gates', 'written'))).toThrow();
+
+    const catalog = await client.readResource({ uri: 'servers://catalog' });
+    const text = JSON.stringify(catalog);
+    expect(text).toContain('hostile-probe');
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(AUTH_TOKEN);
+    expect(text).not.toContain('other-value');
+  });
+
+  it('refuses loader and interpreter hooks in env and in an envFile', async () => {
+    const { client } = await startServer();
+    const viaEnv = await initialize(client, 'hooked', {
+      ...hostile('probe', '{}'),
+      env: { NODE_OPTIONS: '--import=data:text/javascript,console.error(1)' },
+    });
+    expect(viaEnv.isError).toBe(true);
+    expect(viaEnv.text).toMatch(/not_allowed.*NODE_OPTIONS/);
+    const viaFile = await initialize(client, 'hooked-file', {
+      ...hostile('probe', '{}'),
+      envFile: 'hooks.env',
+    });
+    expect(viaFile.isError).toBe(true);
+    expect(viaFile.text).toMatch(/env_file.*BASH_ENV/);
+  });
+
+  it('leaves no setsid grandchild behind once the call returns', async () => {
+    const { client } = await startServer();
+    const token = newToken();
+    const outcome = await initialize(client, 'setsid', hostile('setsid', token));
+    expect(outcome.isError, outcome.text).toBe(false);
+    const report = JSON.parse(outcome.tools[0]!.description!) as { grandchild?: number };
+    expect(report.grandchild).toBeGreaterThan(0);
+    expect(processesWith(token)).toEqual([]);
+  });
+
+  it('leaves nothing behind when a stateless client disconnects mid-call', async () => {
+    const { server } = await startServer({ MCP_STATELESS: 'true' });
+    const token = newToken();
+    const abort = new AbortController();
+    const call = callStateless(server.url, 'dropped', hostile('hang', token), abort.signal).catch(
+      () => undefined,
+    );
+    await waitForProcess(token);
+    abort.abort();
+    await call;
+    await waitUntilGone(token);
+  });
+
+  it('leaves nothing behind when the server is killed with SIGKILL', async () => {
+    const server = spawnEntry(SERVER_ENTRY, [], {
+      ...serverEnv({ MCP_STATELESS: 'true' }),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+    });
+    spawned.push(server);
+    const listening = await server.waitForLog((l) => l.msg === 'MCP server listening');
+    const token = newToken();
+    void callStateless(listening.url as string, 'orphan', hostile('hang', token)).catch(() => undefined);
+    await waitForProcess(token);
+    server.child.kill('SIGKILL');
+    await server.exited;
+    await waitUntilGone(token);
+  });
+
+  it('runs at most MCP_INIT_MAX_CONCURRENT children; the rest wait, then answer `busy` after the timeout', async () => {
+    const { client } = await startServer({ MCP_INIT_MAX_CONCURRENT: '1' });
+    const [gateA, gateB] = [join(work, 'gates', `a-${tokens}`), join(work, 'gates', `b-${tokens}`)];
+    writeFileSync(gateB, 'open');
+    const [tokenA, tokenB] = [newToken(), newToken()];
+    const first = initialize(client, 'first', hostile('gate', gateA, tokenA));
+    await waitForProcess(tokenA);
+    const second = initialize(client, 'second', hostile('gate', gateB, tokenB));
+    const until = Date.now() + NEGATIVE_WINDOW_MS;
+    while (Date.now() < until) {
+      expect(processesWith(tokenB)).toEqual([]);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    writeFileSync(gateA, 'open');
+    expect((await first).isError).toBe(false);
+    expect((await second).isError).toBe(false);
+
+    const { client: busyClient } = await startServer({
+      MCP_INIT_MAX_CONCURRENT: '1',
+      MCP_INIT_TIMEOUT_MS: '2000',
+    });
+    const holder = newToken();
+    const held = initialize(busyClient, 'holder', hostile('hang', holder));
+    await waitForProcess(holder);
+    const refused = await initialize(busyClient, 'refused', hostile('probe', '{}'));
+    expect(refused.isError).toBe(true);
+    expect(refused.text).toMatch(/\(busy\).*MCP_INIT_MAX_CONCURRENT/);
+    expect((await held).text).toMatch(/\(timeout\)/);
+    await waitUntilGone(holder);
+  });
+
+  it('cuts an oversized listing at MCP_INIT_MAX_LISTING_BYTES, catalogs nothing of it and keeps memory bounded', async () => {
+    const { client } = await startServer();
+    const before = process.memoryUsage().rss;
+    const outcome = await initialize(client, 'flood', hostile('flood', '100', String(1024 * 1024)));
+    const grown = process.memoryUsage().rss - before;
+    expect(outcome.isError).toBe(true);
+    expect(outcome.text).toMatch(/listing_too_large.*1048576 bytes/);
+    // 100 pages of 1 MiB read in full would add hundreds of MiB; the cap stops reading at 1 MiB.
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
+    const catalog = await client.readResource({ uri: 'servers://catalog' });
+    const { servers: entries } = JSON.parse((catalog.contents[0] as { text: string }).text) as {
+      servers: Array<{ name: string; status: string; tools: unknown[] }>;
+    };
+    const flood = entries.find((e) => e.name === 'flood');
+    expect(flood).toMatchObject({ status: 'failed', tools: [] });
+  });
+
+  it('fails closed with sandbox_unavailable when the sandbox cannot start', async () => {
+    const { client } = await startServer({
+      MCP_INIT_SANDBOX_PATHS: `${sandboxPaths()},${join(work, 'no-such-dir')}`,
+    });
+    const outcome = await initialize(client, 'unconfined', hostile('probe', '{}'));
+    expect(outcome.isError).toBe(true);
+    expect(outcome.text).toMatch(/sandbox_unavailable/);
+  });
+});
+
+describe('server_initialize in the sandbox: legitimate servers still work', () => {
+  it("initializes this project's own --stdio server", async () => {
+    const { client } = await startServer();
+    const outcome = await initialize(client, 'self', {
+      command: 'node',
+      args: [join(REPO, 'src/bin/mcp-server.ts'), '--stdio'],
+      env: { NOTES_DB: ':memory:', LOG_LEVEL: 'silent' },
+    });
+    expect(outcome.isError, outcome.text).toBe(false);
+    expect(outcome.tools.map((t) => t.name)).toContain('save_note');
+  });
+
+  it('initializes a Python (stdlib) stdio server', async () => {
+    const { client } = await startServer();
+    const outcome = await initialize(client, 'python', {
+      command: 'python3',
+      args: [join(FIXTURES, 'python-server.py')],
+    });
+    expect(outcome.isError, outcome.text).toBe(false);
+    expect(outcome.tools).toEqual([{ name: 'query', description: 'Runs a read-only query' }]);
+  });
+
+  it('works the same when the server itself runs as an unprivileged user (65534)', async () => {
+    const server = spawnEntry(
+      SERVER_ENTRY,
+      [],
+      { ...serverEnv({ MCP_STATELESS: 'true' }), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      'stdout',
+      { uid: 65534, gid: 65534 },
+    );
+    spawned.push(server);
+    const listening = await server.waitForLog((l) => l.msg === 'MCP server listening');
+    const url = listening.url as string;
+    const python = await callStateless(url, 'python', {
+      command: 'python3',
+      args: [join(FIXTURES, 'python-server.py')],
+    });
+    expect(python).toMatchObject({ isError: false });
+    const spec = {
+      read: [join(work, 'secrets', 'token'), join(work, 'env', 'other.env')],
+      write: [],
+      secret: SECRET,
+      port: 1,
+    };
+    const probe = await callStateless(url, 'probe', hostile('probe', JSON.stringify(spec)));
+    const report = JSON.parse(probe.tools[0]!.description!) as {
+      uid: number;
+      reads: Record<string, string>;
+      secretSeen: boolean;
+    };
+    expect(report.uid).toBe(65534);
+    expect(report.secretSeen).toBe(false);
+    for (const path of spec.read) expect(report.reads[path], path).not.toBe('READABLE');
+  });
+});
+
+/** One stateless tools/call of server_initialize over plain HTTP (its SSE or JSON answer). */
+async function callStateless(
+  url: string,
+  name: string,
+  config: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<InitOutcome> {
+  const response = await fetch(`${url}/mcp`, {
+    method: 'POST',
+    ...(signal && { signal }),
+    headers: {
+      authorization: `Bearer ${AUTH_TOKEN}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'server_initialize', arguments: { name, config } },
+    }),
+  });
+  const body = await response.text();
+  const json = body.startsWith('{')
+    ? body
+    : body
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => line.slice('data: '.length))
+        .at(-1)!;
+  const result = (
+    JSON.parse(json) as {
+      result: {
+        isError?: boolean;
+        content: Array<{ text: string }>;
+        structuredContent?: { tools: InitOutcome['tools'] };
+      };
+    }
+  ).result;
+  return {
+    isError: result.isError === true,
+    text: result.content.map((c) => c.text).join('\n'),
+    tools: result.structuredContent?.tools ?? [],
+  };
+}
