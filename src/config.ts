@@ -352,7 +352,10 @@ export function resolveSecretFiles(env: Env, names: readonly string[], read: Rea
   return resolved;
 }
 
-export function parseServerConfig(env: Env, readSecretFile: ReadSecretFile = readSecretFileSync): ServerConfig {
+export function parseServerConfig(
+  env: Env,
+  readSecretFile: ReadSecretFile = readSecretFileSync,
+): ServerConfig {
   const e = parseOrThrow(
     serverEnvSchema,
     resolveSecretFiles(env, ['MCP_AUTH_TOKEN', 'DATABASE_URL'], readSecretFile),
@@ -390,7 +393,10 @@ export function parseServerConfig(env: Env, readSecretFile: ReadSecretFile = rea
   };
 }
 
-export function parseWorkerConfig(env: Env, readSecretFile: ReadSecretFile = readSecretFileSync): WorkerConfig {
+export function parseWorkerConfig(
+  env: Env,
+  readSecretFile: ReadSecretFile = readSecretFileSync,
+): WorkerConfig {
   const e = parseOrThrow(workerEnvSchema, resolveSecretFiles(env, ['MCP_AUTH_TOKEN'], readSecretFile));
   return {
     brokers: e.KAFKA_BROKERS,

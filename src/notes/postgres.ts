@@ -308,7 +308,12 @@ class PostgresNotesStore implements NotesStore {
     );
   }
 
-  async recordIdempotentResult(key: string, tool: string, result: unknown, fingerprint?: string): Promise<void> {
+  async recordIdempotentResult(
+    key: string,
+    tool: string,
+    result: unknown,
+    fingerprint?: string,
+  ): Promise<void> {
     await this.#pool.query(
       `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (key) DO NOTHING`,

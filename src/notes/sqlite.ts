@@ -420,7 +420,12 @@ class SqliteNotesStore implements NotesStore {
     );
   }
 
-  async recordIdempotentResult(key: string, tool: string, result: unknown, fingerprint?: string): Promise<void> {
+  async recordIdempotentResult(
+    key: string,
+    tool: string,
+    result: unknown,
+    fingerprint?: string,
+  ): Promise<void> {
     this.#sql(
       `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (key) DO NOTHING`,

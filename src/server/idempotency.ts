@@ -39,7 +39,10 @@ export interface PruningDeps {
 }
 
 /** Prunes now, then on an unref'd timer; `stop()` ends the timer and awaits a run in progress. */
-export function startIdempotencyPruning(deps: PruningDeps): { stop(): Promise<void>; runOnce(): Promise<number> } {
+export function startIdempotencyPruning(deps: PruningDeps): {
+  stop(): Promise<void>;
+  runOnce(): Promise<number>;
+} {
   const now = deps.now ?? Date.now;
   const intervalMs = deps.intervalMs ?? Math.max(1_000, Math.min(deps.ttlMs / 4, MAX_PRUNE_INTERVAL_MS));
   let running: Promise<number> = Promise.resolve(0);

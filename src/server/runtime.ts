@@ -12,9 +12,9 @@ import type { Logger } from '../observability/logger.ts';
 import { createServerMetrics, type ServerMetrics } from '../observability/server-metrics.ts';
 import { VERSION } from '../version.ts';
 import { createHttpApp, type HttpApp } from './http.ts';
+import { startIdempotencyPruning } from './idempotency.ts';
 import { ServerInitializer } from './initialize/initializer.ts';
 import { createSandboxRuntime, notesDbMask } from './initialize/sandbox-host.ts';
-import { startIdempotencyPruning } from './idempotency.ts';
 import { createNotesServerFactory, type NotesServerFactory } from './notes-server.ts';
 
 export interface ServerParts {
@@ -56,7 +56,7 @@ export function createMcpCore(parts: ServerParts): McpCore {
   );
   if (config.init.sandbox === 'off') {
     initLogger.warn(
-      'MCP_INIT_SANDBOX=off: server_initialize children run unconfined, as this server\'s user, ' +
+      "MCP_INIT_SANDBOX=off: server_initialize children run unconfined, as this server's user, " +
         'and can read what it can read (see README "Running without the sandbox")',
     );
   } else {

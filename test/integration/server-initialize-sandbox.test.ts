@@ -7,8 +7,16 @@
  * argv (a sandbox's pids are its own), and every "is gone" check first sees the process
  * alive, so none can pass for want of something to check.
  */
-import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -351,7 +359,13 @@ describe('server_initialize in the sandbox: legitimate servers still work', () =
     const server = spawnEntry(
       SERVER_ENTRY,
       [],
-      { ...serverEnv({ MCP_STATELESS: 'true' }), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      {
+        ...serverEnv({ MCP_STATELESS: 'true' }),
+        MCP_HYBRID_TEST_SECRET: SECRET,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+      },
       'stdout',
       { uid: 65534, gid: 65534 },
     );
@@ -366,7 +380,7 @@ describe('server_initialize in the sandbox: legitimate servers still work', () =
     const spec = {
       read: [join(work, 'secrets', 'token'), join(work, 'env', 'other.env')],
       write: [],
-      secret: SECRET,
+      secret: 'MCP_HYBRID_TEST_SECRET',
       port: 1,
     };
     const probe = await callStateless(url, 'probe', hostile('probe', JSON.stringify(spec)));

@@ -65,7 +65,10 @@ function setup(overrides: Partial<ServerInitializerOptions> = {}) {
     logger: silentLogger(),
     catalog,
     killGraceMs: GRACE_MS,
-    sandbox: createSandboxRuntime({ mode: 'off', extraPaths: [], network: 'none', memoryMb: 0, tmpfsBytes: 0 }, []),
+    sandbox: createSandboxRuntime(
+      { mode: 'off', extraPaths: [], network: 'none', memoryMb: 0, tmpfsBytes: 0 },
+      [],
+    ),
     ...overrides,
   });
   initializers.push(initializer);

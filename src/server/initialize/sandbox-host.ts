@@ -12,9 +12,9 @@ import {
   type LaunchPlan,
   type MaskedPath,
   planLaunch,
-  SYSTEM_PATHS,
   type SandboxHost,
   type SandboxSettings,
+  SYSTEM_PATHS,
   type SystemPath,
 } from './sandbox.ts';
 
@@ -61,10 +61,7 @@ export function systemPaths(): SystemPath[] {
 
 /** Real paths the sandbox shows: the system directories and the operator's paths. */
 export function visibleRoots(settings: SandboxSettings, system: readonly SystemPath[]): string[] {
-  const roots = [
-    ...system.filter((p) => p.kind === 'dir').map((p) => p.path),
-    ...settings.extraPaths,
-  ];
+  const roots = [...system.filter((p) => p.kind === 'dir').map((p) => p.path), ...settings.extraPaths];
   return roots.map(realOrUndefined).filter((p): p is string => p !== undefined);
 }
 
@@ -137,8 +134,7 @@ export function createSandboxRuntime(
 
 function assertVisible(executable: string, roots: readonly string[], masked: readonly MaskedPath[]): void {
   const real = realOrUndefined(executable) ?? executable;
-  const visible =
-    roots.some((root) => isWithin(root, real)) && !masked.some((m) => isWithin(m.path, real));
+  const visible = roots.some((root) => isWithin(root, real)) && !masked.some((m) => isWithin(m.path, real));
   if (!visible) {
     throw new InitializeError(
       'spawn_failed',

@@ -125,8 +125,7 @@ export function bwrapArgs(settings: SandboxSettings, host: SandboxHost): string[
 
 /** How to spawn `command` under `settings`: through prlimit and bwrap, or (off) as it is. */
 export function planLaunch(settings: SandboxSettings, host: SandboxHost, command: ChildCommand): LaunchPlan {
-  const limit =
-    settings.memoryMb > 0 ? [`--data=${settings.memoryMb * 1024 * 1024}`, '--'] : undefined;
+  const limit = settings.memoryMb > 0 ? [`--data=${settings.memoryMb * 1024 * 1024}`, '--'] : undefined;
   if (settings.mode === 'off') {
     return limit
       ? { file: host.prlimit, args: [...limit, command.executable, ...command.args], env: command.env }

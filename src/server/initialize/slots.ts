@@ -9,7 +9,8 @@ export class Slots {
   readonly #waiting: Array<{ grant: () => void }> = [];
 
   constructor(limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`limit must be a positive integer, got ${limit}`);
     this.#limit = limit;
   }
 
