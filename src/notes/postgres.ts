@@ -26,6 +26,7 @@ import type {
   NotesStore,
   SearchResult,
 } from './store.ts';
+import { assertStorableText } from './store.ts';
 
 export interface PostgresNotesStoreOptions {
   url: string;
@@ -163,6 +164,8 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
+    assertStorableText('title', title);
+    assertStorableText('content', content);
     const now = new Date().toISOString();
     // updated_at never goes below created_at or the previous updated_at, even when clocks
     // of different replicas disagree or two saves share a millisecond.
@@ -184,6 +187,7 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async getNote(title: string): Promise<Note | undefined> {
+    assertStorableText('title', title);
     const { rows } = await this.#pool.query<NoteRow>(
       'SELECT title, content, created_at, updated_at FROM notes WHERE title = $1',
       [title],
@@ -203,6 +207,7 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async searchNotes(keyword: string, options: { limit?: number } = {}): Promise<SearchResult> {
+    assertStorableText('keyword', keyword);
     const limit = clampLimit(options.limit);
     const { rows } = await this.#pool.query<SummaryRow>(POSTGRES_SEARCH_SQL, [
       likeContainsPattern(foldForSearch(keyword)),
@@ -212,6 +217,7 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async deleteNote(title: string): Promise<boolean> {
+    assertStorableText('title', title);
     const { rowCount } = await this.#pool.query('DELETE FROM notes WHERE title = $1', [title]);
     return (rowCount ?? 0) > 0;
   }

@@ -31,6 +31,7 @@ import type {
   NotesStore,
   SearchResult,
 } from './store.ts';
+import { assertStorableText } from './store.ts';
 
 export interface SqliteNotesStoreOptions {
   /** A file path (its directory is created) or `:memory:`. */
@@ -245,6 +246,8 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
+    assertStorableText('title', title);
+    assertStorableText('content', content);
     const bytes = Buffer.byteLength(content, 'utf8');
     return this.#transaction('IMMEDIATE', () => {
       const existing = this.#sql('SELECT created_at, updated_at FROM notes WHERE title = ?').get(title) as
@@ -269,6 +272,7 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async getNote(title: string): Promise<Note | undefined> {
+    assertStorableText('title', title);
     const row = this.#sql('SELECT title, content, created_at, updated_at FROM notes WHERE title = ?').get(
       title,
     ) as NoteRow | undefined;
@@ -293,6 +297,7 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async searchNotes(keyword: string, options: { limit?: number } = {}): Promise<SearchResult> {
+    assertStorableText('keyword', keyword);
     const limit = clampLimit(options.limit);
     const folded = foldForSearch(keyword);
     // A NUL would end the FTS5 query string early; such keywords take the (exact) scan.
@@ -339,6 +344,7 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async deleteNote(title: string): Promise<boolean> {
+    assertStorableText('title', title);
     return Number(this.#sql('DELETE FROM notes WHERE title = ?').run(title).changes) > 0;
   }
 

@@ -95,6 +95,27 @@ export interface NotesStore {
   close(): Promise<void>;
 }
 
+/**
+ * Thrown for text no backend can store as given: a NUL character (PostgreSQL text cannot hold
+ * U+0000, so SQLite refuses it too and both backends behave the same). Names the field.
+ */
+export class InvalidNoteInputError extends Error {
+  override name = 'InvalidNoteInputError';
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** Throws InvalidNoteInputError when `value` holds a NUL character. */
+export function assertStorableText(field: string, value: string): void {
+  if (value.includes('\0')) {
+    throw new InvalidNoteInputError(field, `${field} must not contain NUL characters (U+0000)`);
+  }
+}
+
 /** Thrown for a cursor this store did not produce. */
 export class InvalidCursorError extends Error {
   override name = 'InvalidCursorError';

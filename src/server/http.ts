@@ -265,6 +265,11 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       jsonRpcError(res, 400, -32700, 'Parse error: request body is not valid JSON');
       return;
     }
+    // A body that cannot be decoded (corrupt gzip/deflate, unknown encoding or charset).
+    if (e.status !== undefined && e.status >= 400 && e.status < 500) {
+      jsonRpcError(res, e.status, -32700, `Parse error: request body could not be decoded (${e.message ?? e.type})`);
+      return;
+    }
     res.locals.log?.error({ err }, 'unhandled error');
     if (!res.headersSent)
       jsonRpcError(res, e.status && e.status < 500 ? e.status : 500, -32603, 'Internal server error');

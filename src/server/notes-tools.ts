@@ -27,10 +27,14 @@ export const MAX_TITLE_LENGTH = 200;
 export const MAX_KEYWORD_LENGTH = 200;
 const DEFAULT_SEARCH_LIMIT = 50;
 
+const NO_NUL = (s: string) => !s.includes('\0');
+
 const titleSchema = z
   .string({ error: 'title must be a string' })
   .min(1, { error: 'title must not be empty' })
-  .max(MAX_TITLE_LENGTH, { error: `title must be at most ${MAX_TITLE_LENGTH} characters` });
+  .max(MAX_TITLE_LENGTH, { error: `title must be at most ${MAX_TITLE_LENGTH} characters` })
+  .refine((s) => s.trim() !== '', { error: 'title must not be only whitespace' })
+  .refine(NO_NUL, { error: 'title must not contain NUL characters (U+0000)' });
 
 /** An optional page or result size, 1 to MAX_LIST_LIMIT. */
 const limitSchema = (description: string) =>
@@ -62,6 +66,7 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
           .refine((s) => Buffer.byteLength(s, 'utf8') <= maxBytes, {
             error: `content must be at most ${maxBytes} bytes (UTF-8)`,
           })
+          .refine(NO_NUL, { error: 'content must not contain NUL characters (U+0000)' })
           .describe('The content of the note'),
       }),
       outputSchema: z.object({
@@ -149,6 +154,7 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
           .string({ error: 'keyword must be a string' })
           .min(1, { error: 'keyword must not be empty' })
           .max(MAX_KEYWORD_LENGTH, { error: `keyword must be at most ${MAX_KEYWORD_LENGTH} characters` })
+          .refine(NO_NUL, { error: 'keyword must not contain NUL characters (U+0000)' })
           .describe('The keyword to search for (case-insensitive)'),
         limit: limitSchema(
           `Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`,

@@ -4,7 +4,7 @@
  * server_initialize recorded).
  */
 import { type McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { allNotesMarkdown } from '../notes/format.ts';
 import type { NotesStore } from '../notes/store.ts';
 
@@ -51,7 +51,16 @@ export function registerResources(server: McpServer, deps: ResourcesDeps): void 
     { title: 'One note', description: 'One note by title, as markdown.', mimeType: 'text/markdown' },
     async (uri, variables) => {
       const raw = variables.title;
-      const title = decodeURIComponent(Array.isArray(raw) ? raw.join('/') : (raw ?? ''));
+      const encoded = Array.isArray(raw) ? raw.join('/') : (raw ?? '');
+      let title: string;
+      try {
+        title = decodeURIComponent(encoded);
+      } catch {
+        throw new McpError(
+          ErrorCode.InvalidParams,
+          `Invalid resource URI ${uri.href}: the title is not valid percent-encoded UTF-8`,
+        );
+      }
       const note = await store.getNote(title);
       if (!note)
         throw new McpError(RESOURCE_NOT_FOUND, `Resource ${uri.href} not found: no note titled '${title}'`);

@@ -9,6 +9,7 @@ import {
   type CatalogEntry,
   DEFAULT_LIST_LIMIT,
   InvalidCursorError,
+  InvalidNoteInputError,
   MAX_LIST_LIMIT,
   type Note,
   type NotesStore,
@@ -186,6 +187,30 @@ export function describeNotesStoreContract(name: string, backend: () => NotesSto
         expect(titles((await store.searchNotes('needle-IN-the')).notes)).toEqual(['Big']);
         expect(titles((await store.searchNotes('ALPHA 50000 ')).notes)).toEqual(['Big']);
         expect((await store.searchNotes('beta 50000 ')).notes).toEqual([]);
+      });
+    });
+
+    describe('text a backend cannot store', () => {
+      it('refuses NUL characters with the same field error on every backend, and saves nothing', async () => {
+        const refusals: Array<[string, () => Promise<unknown>]> = [
+          ['title', () => store.saveNote('bad\0title', 'content')],
+          ['content', () => store.saveNote('good title', 'bad\0content')],
+          ['title', () => store.getNote('a\0b')],
+          ['title', () => store.deleteNote('a\0b')],
+          ['keyword', () => store.searchNotes('x\0y')],
+        ];
+        for (const [field, attempt] of refusals) {
+          const err = await attempt().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(InvalidNoteInputError);
+          expect((err as InvalidNoteInputError).field).toBe(field);
+          expect((err as Error).message).toBe(`${field} must not contain NUL characters (U+0000)`);
+        }
+        expect(await store.countNotes()).toBe(0);
+        await store.saveNote('still works', 'after the refusals');
+        expect(await store.countNotes()).toBe(1);
       });
     });
 
