@@ -267,7 +267,12 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     }
     // A body that cannot be decoded (corrupt gzip/deflate, unknown encoding or charset).
     if (e.status !== undefined && e.status >= 400 && e.status < 500) {
-      jsonRpcError(res, e.status, -32700, `Parse error: request body could not be decoded (${e.message ?? e.type})`);
+      jsonRpcError(
+        res,
+        e.status,
+        -32700,
+        `Parse error: request body could not be decoded (${e.message ?? e.type})`,
+      );
       return;
     }
     res.locals.log?.error({ err }, 'unhandled error');

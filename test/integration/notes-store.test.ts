@@ -70,7 +70,7 @@ describe('SQLite file', () => {
     const store = await openSqliteNotesStore({ path, logger });
     try {
       expect(sqliteQuery(store, 'PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
-      expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 1 }]);
+      expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 2 }]);
     } finally {
       await store.close();
     }

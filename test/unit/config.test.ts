@@ -18,9 +18,84 @@ describe('server config', () => {
         allowedCommands: ['node', 'npx', 'uv', 'uvx', 'python3'],
         envDir: undefined,
         timeoutMs: 30_000,
+        sandbox: 'bwrap',
+        sandboxPaths: [],
+        network: 'none',
+        memoryMb: 1024,
+        maxConcurrent: 4,
+        maxListingBytes: 1024 * 1024,
       },
+      idempotencyTtlMs: 7 * 24 * 60 * 60_000,
       logLevel: 'info',
     });
+  });
+
+  it('allows no command at all when MCP_INIT_ALLOWED_COMMANDS is set but empty', () => {
+    expect(parseServerConfig({ MCP_INIT_ALLOWED_COMMANDS: '' }).init.allowedCommands).toEqual([]);
+    expect(parseServerConfig({ MCP_INIT_ALLOWED_COMMANDS: ' ' }).init.allowedCommands).toEqual([]);
+    expect(parseServerConfig({ MCP_INIT_ALLOWED_COMMANDS: ',' }).init.allowedCommands).toEqual([]);
+  });
+
+  it('parses the sandbox settings and refuses bad ones by name', () => {
+    const c = parseServerConfig({
+      MCP_INIT_SANDBOX: 'off',
+      MCP_INIT_SANDBOX_PATHS: '/opt/servers, /srv/x',
+      MCP_INIT_NETWORK: 'host',
+      MCP_INIT_MEMORY_MB: '0',
+      MCP_INIT_MAX_CONCURRENT: '2',
+      MCP_INIT_MAX_LISTING_BYTES: '65536',
+    });
+    expect(c.init).toMatchObject({
+      sandbox: 'off',
+      sandboxPaths: ['/opt/servers', '/srv/x'],
+      network: 'host',
+      memoryMb: 0,
+      maxConcurrent: 2,
+      maxListingBytes: 65536,
+    });
+    expect(() => parseServerConfig({ MCP_INIT_SANDBOX: 'docker' })).toThrow(/MCP_INIT_SANDBOX/);
+    expect(() => parseServerConfig({ MCP_INIT_SANDBOX_PATHS: 'relative/dir' })).toThrow(
+      /MCP_INIT_SANDBOX_PATHS/,
+    );
+    expect(() => parseServerConfig({ MCP_INIT_NETWORK: 'bridge' })).toThrow(/MCP_INIT_NETWORK/);
+    expect(() => parseServerConfig({ MCP_INIT_MAX_CONCURRENT: '0' })).toThrow(/MCP_INIT_MAX_CONCURRENT/);
+  });
+
+  it('parses MCP_IDEMPOTENCY_TTL as a duration', () => {
+    const ttl = (v: string) => parseServerConfig({ MCP_IDEMPOTENCY_TTL: v }).idempotencyTtlMs;
+    expect(ttl('7d')).toBe(7 * 86_400_000);
+    expect(ttl('12h')).toBe(12 * 3_600_000);
+    expect(ttl('90s')).toBe(90_000);
+    expect(ttl('5000')).toBe(5000);
+    expect(() => ttl('soon')).toThrow(/MCP_IDEMPOTENCY_TTL/);
+    expect(() => ttl('10ms')).toThrow(/at least 1000 ms/);
+  });
+
+  it('reads secrets from *_FILE, and refuses both forms, a missing file or an empty one', () => {
+    const files: Record<string, string> = {
+      '/run/secrets/token': 'tok\n',
+      '/run/secrets/db': 'postgres://x',
+      '/empty': '\n',
+    };
+    const read = (path: string) => {
+      if (!(path in files)) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+      return files[path]!;
+    };
+    const c = parseServerConfig(
+      { MCP_AUTH_TOKEN_FILE: '/run/secrets/token', DATABASE_URL_FILE: '/run/secrets/db' },
+      read,
+    );
+    expect(c.authToken).toBe('tok');
+    expect(c.databaseUrl).toBe('postgres://x');
+    expect(c.secretFiles).toEqual(['/run/secrets/token', '/run/secrets/db']);
+    expect(() =>
+      parseServerConfig({ MCP_AUTH_TOKEN: 'a', MCP_AUTH_TOKEN_FILE: '/run/secrets/token' }, read),
+    ).toThrow(/set only one/);
+    expect(() => parseServerConfig({ MCP_AUTH_TOKEN_FILE: '/missing' }, read)).toThrow(
+      /MCP_AUTH_TOKEN_FILE: cannot read '\/missing' \(ENOENT\)/,
+    );
+    expect(() => parseServerConfig({ DATABASE_URL_FILE: '/empty' }, read)).toThrow(/is empty/);
+    expect(parseWorkerConfig({ MCP_AUTH_TOKEN_FILE: '/run/secrets/token' }, read).authToken).toBe('tok');
   });
 
   it('parses values and lists', () => {
