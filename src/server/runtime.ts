@@ -47,6 +47,7 @@ export function createMcpCore(parts: ServerParts): McpCore {
       network: config.init.network,
       memoryMb: config.init.memoryMb,
       tmpfsBytes: SANDBOX_TMPFS_BYTES,
+      workdir: process.cwd(),
     },
     [
       ...(config.init.envDir ? [config.init.envDir] : []),

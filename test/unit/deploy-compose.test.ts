@@ -133,6 +133,25 @@ describe('docker-compose.yml', () => {
     expect(interpolate(workerEnv.MCP_AUTH_TOKEN ?? '')).toBe(interpolate(serverEnv.MCP_AUTH_TOKEN ?? ''));
   });
 
+  it('admits the server_initialize sandbox on the server only, without capabilities or setuid', () => {
+    const server = services['mcp-server'] as Doc;
+    expect(server.security_opt).toEqual(
+      expect.arrayContaining([
+        'no-new-privileges:true',
+        'seccomp=unconfined',
+        'apparmor=unconfined',
+        'systempaths=unconfined',
+      ]),
+    );
+    expect(server.cap_drop).toEqual(['ALL']);
+    expect(server.cap_add).toBeUndefined();
+    expect(server.privileged).toBeUndefined();
+    expect(serverEnv.MCP_INIT_SANDBOX).toBe('bwrap');
+    expect(serverEnv.MCP_INIT_NETWORK).toBe('none');
+    const worker = services['kafka-worker'] as Doc;
+    expect(String(worker.security_opt ?? '')).not.toMatch(/unconfined/);
+  });
+
   it('gives the worker longer to stop than its worst drain time', () => {
     const grace = durationMs(String(services['kafka-worker']?.stop_grace_period ?? '10s'));
     expect(grace).toBeGreaterThan(Number(workerEnv.WORKER_SHUTDOWN_TIMEOUT_MS));

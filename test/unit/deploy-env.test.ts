@@ -30,9 +30,21 @@ const SET_BUT_NOT_READ: Record<string, string> = {
 const READ_BUT_UNSET: Record<'server' | 'worker', Record<string, string>> = {
   server: {
     NOTES_DB: 'SQLite path; every manifest sets DATABASE_URL (PostgreSQL), which takes precedence',
+    MCP_AUTH_TOKEN: 'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: k8s mounts the Secret as a file',
+    MCP_AUTH_TOKEN_FILE:
+      'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: compose sets the value (local defaults)',
+    DATABASE_URL: 'one of DATABASE_URL / DATABASE_URL_FILE: k8s mounts the Secret as a file',
+    DATABASE_URL_FILE:
+      'one of DATABASE_URL / DATABASE_URL_FILE: compose builds the URL from POSTGRES_PASSWORD',
   },
-  worker: {},
+  worker: {
+    MCP_AUTH_TOKEN: 'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: k8s mounts the Secret as a file',
+    MCP_AUTH_TOKEN_FILE:
+      'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: compose sets the value (local defaults)',
+  },
 };
+
+const readSecretPlaceholder = (path: string) => `secret-from-${path}`;
 
 const SERVICES = [
   { service: 'server' as const, vars: SERVER_ENV_VARS, compose: 'mcp-server', deployment: 'mcp-server' },
@@ -56,7 +68,9 @@ const deployment = (name: string) =>
 describe.each(SERVICES)(
   '$service environment',
   ({ service, vars, compose: composeName, deployment: name }) => {
-    const parse = service === 'server' ? parseServerConfig : parseWorkerConfig;
+    // Secret files (*_FILE) exist only in a cluster: here each reads as a placeholder value.
+    const parse = (values: Record<string, string | undefined>) =>
+      (service === 'server' ? parseServerConfig : parseWorkerConfig)(values, readSecretPlaceholder);
 
     it(`docker-compose.yml sets exactly the variables src/config.ts reads for the ${service}`, () => {
       expect(drift(Object.keys(composeEnvironment(compose, composeName)), vars, service)).toEqual({
@@ -125,6 +139,6 @@ describe('the drift check catches real drift (negative controls)', () => {
 
   it('rejects a value the service would refuse at start-up', () => {
     const values = { ...containerEnv(deployment('kafka-worker'), k8s).values, WORKER_MAX_ATTEMPTS: 'eight' };
-    expect(() => parseWorkerConfig(values)).toThrow(/WORKER_MAX_ATTEMPTS/);
+    expect(() => parseWorkerConfig(values, readSecretPlaceholder)).toThrow(/WORKER_MAX_ATTEMPTS/);
   });
 });

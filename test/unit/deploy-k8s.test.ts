@@ -116,6 +116,50 @@ describe('k8s/ workloads', () => {
     },
   );
 
+  it('the server admits the server_initialize sandbox and nothing broader; secrets arrive as files', () => {
+    const pod = podSpec(server);
+    // A pod user namespace: required for an unmasked /proc, and container uids stay unprivileged on the host.
+    expect(pod.hostUsers).toBe(false);
+    const c = container(server);
+    expect(c.securityContext).toMatchObject({
+      seccompProfile: { type: 'Unconfined' },
+      appArmorProfile: { type: 'Unconfined' },
+      procMount: 'Unmasked',
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect((c.securityContext as Doc).privileged).toBeUndefined();
+    expect(((c.securityContext as Doc).capabilities as Doc).add).toBeUndefined();
+    // The worker spawns nothing: it keeps the runtime's default seccomp and AppArmor.
+    expect((container(worker).securityContext as Doc).seccompProfile).toBeUndefined();
+    expect(podSpec(worker).hostUsers).toBeUndefined();
+
+    for (const [d, files] of [
+      [server, ['MCP_AUTH_TOKEN', 'DATABASE_URL']],
+      [worker, ['MCP_AUTH_TOKEN']],
+    ] as const) {
+      const env = containerEnv(d, all);
+      for (const name of files) {
+        expect(env.names).not.toContain(name);
+        expect(env.values[`${name}_FILE`]).toBe(`/var/run/secrets/mcp-hybrid/${name}`);
+      }
+      const mount = (container(d).volumeMounts as Doc[]).find(
+        (m) => m.mountPath === '/var/run/secrets/mcp-hybrid',
+      );
+      expect(mount?.readOnly).toBe(true);
+      const volume = (podSpec(d).volumes as Doc[]).find((v) => v.name === mount?.name);
+      expect((volume?.secret as Doc | undefined)?.secretName).toBe('mcp-hybrid-secrets');
+    }
+  });
+
+  it('the server config turns the sandbox on with a closed network and paths inside /app only', () => {
+    const env = containerEnv(server, all).values;
+    expect(env.MCP_INIT_SANDBOX).toBe('bwrap');
+    expect(env.MCP_INIT_NETWORK).toBe('none');
+    for (const path of (env.MCP_INIT_SANDBOX_PATHS ?? '').split(','))
+      expect(path).toMatch(/^\/app\/(dist|node_modules|package\.json)$/);
+  });
+
   it.each([
     ['mcp-server', server, 'PORT'],
     ['kafka-worker', worker, 'METRICS_PORT'],

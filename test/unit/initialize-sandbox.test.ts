@@ -53,6 +53,9 @@ describe('sandbox launch plan', () => {
     expect(valuesOf(args, '--cap-drop')).toEqual(['ALL']);
     expect(valuesOf(args, '--proc')).toEqual(['/proc']);
     expect(valuesOf(args, '--chdir')).toEqual(['/tmp']);
+    const inApp = bwrapArgs({ ...settings, workdir: '/app' }, host);
+    expect(valuesOf(inApp, '--dir')).toEqual(['/app']);
+    expect(valuesOf(inApp, '--chdir')).toEqual(['/app']);
     expect(bwrapArgs({ ...settings, network: 'host' }, host)).toContain('--share-net');
   });
 

@@ -11,7 +11,9 @@
  *   working directory, home, data or secrets; `masked` paths (the env-file directory, the notes
  *   database's directory, secret files) are hidden even when they lie inside a visible path;
  * - a fresh /proc that shows only the sandbox's own processes, a minimal /dev, and a private
- *   writable /tmp (a tmpfs of at most `tmpfsBytes`) that is also its HOME and working directory;
+ *   writable /tmp (a tmpfs of at most `tmpfsBytes`) that is also its HOME; it starts in an
+ *   empty directory at the path of the server's working directory (so relative args such as
+ *   `dist/bin/mcp-server.js` resolve where an operator path makes them visible);
  * - uid/gid 65534 inside; when the server runs as root, bwrap itself is started as 65534 too,
  *   so even the user namespace maps to an unprivileged host uid (a sandboxed "root-mapped" uid
  *   would still own root's files);
@@ -44,6 +46,11 @@ export interface SandboxSettings {
   memoryMb: number;
   /** Size of the private /tmp. */
   tmpfsBytes: number;
+  /**
+   * The server's working directory: the child starts there, so relative args resolve as
+   * unsandboxed, but it is an empty directory inside unless an operator path lies in it.
+   */
+  workdir?: string;
 }
 
 /** One top-level system path: bound read-only if a directory, recreated if a symlink. */
@@ -109,6 +116,8 @@ export function bwrapArgs(settings: SandboxSettings, host: SandboxHost): string[
     '--tmpfs',
     '/tmp',
   ];
+  const workdir = settings.workdir && settings.workdir !== '/' ? settings.workdir : undefined;
+  if (workdir) args.push('--dir', workdir);
   for (const entry of host.systemPaths) {
     if (entry.kind === 'symlink') args.push('--symlink', entry.target, entry.path);
     else args.push('--ro-bind', entry.path, entry.path);
@@ -119,7 +128,7 @@ export function bwrapArgs(settings: SandboxSettings, host: SandboxHost): string[
     if (masked.kind === 'dir') args.push('--tmpfs', masked.path);
     else args.push('--ro-bind', '/dev/null', masked.path);
   }
-  args.push('--chdir', SANDBOX_HOME);
+  args.push('--chdir', workdir ?? SANDBOX_HOME);
   return args;
 }
 
