@@ -17,7 +17,16 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -181,6 +190,8 @@ describe('deployment smoke: compose configuration, built dist/, production depen
 
   beforeAll(async () => {
     appDir = mkdtempSync(join(tmpdir(), 'deploy-smoke-app-'));
+    // As in the image, /app is readable by others (the sandbox runs server_initialize children as 65534).
+    chmodSync(appDir, 0o755);
     buildApp(appDir);
     db = await createTestDatabase(inject('databaseUrl'));
     serverPort = await freePort();
@@ -191,6 +202,13 @@ describe('deployment smoke: compose configuration, built dist/, production depen
       PORT: String(serverPort),
       DATABASE_URL: db.url,
       MCP_INIT_ENV_DIR: join(appDir, 'init-env'),
+      // The image's /app paths, and the node that stands in for the image's.
+      MCP_INIT_SANDBOX_PATHS: [
+        ...(composeEnvironment(compose, 'mcp-server').MCP_INIT_SANDBOX_PATHS ?? '')
+          .split(',')
+          .map((p) => p.replace(/^\/app\//, `${appDir}/`)),
+        dirname(dirname(realpathSync(process.execPath))),
+      ].join(','),
     });
     const composeTopic = composeEnvironment(compose, 'kafka-worker').KAFKA_TOPIC as string;
     workerEnv = localEnv('kafka-worker', {
