@@ -54,6 +54,7 @@ Environment (all optional):
   MCP_CONSUMER_GROUP=mcp-workers      consumer group id
   MCP_SERVER_URL=http://localhost:8080   MCP server (Streamable HTTP at /mcp, SSE fallback at /sse)
   MCP_AUTH_TOKEN                      sent as 'Authorization: Bearer <token>'
+  MCP_AUTH_TOKEN_FILE                 read that token from a file instead (Docker/Kubernetes secrets)
   WORKER_PARTITIONS_CONCURRENCY=4     partitions worked on at once (order kept within each)
   WORKER_JOBS_PER_PARTITION=1         jobs of one partition run at once (1 = strict order; more
                                       overlaps them; outcomes and commits stay in offset order)

@@ -33,9 +33,17 @@ Environment (all optional):
   MCP_BODY_LIMIT=4mb             largest JSON request body
   NOTES_MAX_CONTENT_BYTES=1048576   largest note content
   NOTES_RESOURCE_MAX_BYTES=1048576  content bytes in notes://all before it is cut
-  MCP_INIT_ALLOWED_COMMANDS=node,npx,uv,uvx,python3   commands server_initialize may run
+  MCP_AUTH_TOKEN_FILE, DATABASE_URL_FILE   read those secrets from files (Docker/Kubernetes secrets)
+  MCP_INIT_ALLOWED_COMMANDS=node,npx,uv,uvx,python3   commands server_initialize may run (empty: none)
   MCP_INIT_ENV_DIR               directory envFile paths must resolve inside (unset: envFile refused)
   MCP_INIT_TIMEOUT_MS=30000      handshake + listing timeout for server_initialize
+  MCP_INIT_SANDBOX=bwrap         bubblewrap sandbox for every child; 'off' runs them unconfined
+  MCP_INIT_SANDBOX_PATHS         extra read-only host paths visible in the sandbox (absolute, comma-separated)
+  MCP_INIT_NETWORK=none          'host': children share the server's network
+  MCP_INIT_MEMORY_MB=1024        RLIMIT_DATA per child process (0: none)
+  MCP_INIT_MAX_CONCURRENT=4      children at once; more wait up to the timeout, then 'busy'
+  MCP_INIT_MAX_LISTING_BYTES=1048576   handshake + listing bytes per child ('listing_too_large' beyond)
+  MCP_IDEMPOTENCY_TTL=7d         idempotency records older than this are pruned
   LOG_LEVEL=info                 fatal|error|warn|info|debug|trace|silent
   OTEL_EXPORTER_OTLP_ENDPOINT    OTLP/HTTP collector (e.g. http://collector:4318): export trace spans
   OTEL_SERVICE_NAME=mcp-server   service.name of those spans
