@@ -2,9 +2,9 @@
  * Starts a real MCP HTTP server in this process on an ephemeral port, over a real store
  * (a temporary SQLite file by default, or PostgreSQL when given a URL), and stops it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -13,6 +13,21 @@ import { openNotesStore } from '../../src/notes/open.ts';
 import type { NotesStore } from '../../src/notes/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { type RunningHttpServer, startMcpHttpServer } from '../../src/server/runtime.ts';
+
+const REPO = resolve(import.meta.dirname, '../..');
+
+/**
+ * What a test server's server_initialize sandbox shows besides the system paths: this
+ * repository's sources, fixtures and modules (so `node src/bin/mcp-server.ts --stdio` and the
+ * fixture servers run) and the node that runs the tests — not the repository itself.
+ */
+export const TEST_SANDBOX_PATHS: readonly string[] = [
+  join(REPO, 'src'),
+  join(REPO, 'test/fixtures'),
+  join(REPO, 'node_modules'),
+  join(REPO, 'package.json'),
+  dirname(dirname(realpathSync(process.execPath))),
+];
 
 export interface TestServer {
   url: string;
@@ -25,6 +40,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   const dir = mkdtempSync(join(tmpdir(), 'mcp-hybrid-test-'));
   const config = parseServerConfig({
     NOTES_DB: join(dir, 'notes.db'),
+    MCP_INIT_SANDBOX_PATHS: TEST_SANDBOX_PATHS.join(','),
     ...env,
     PORT: '0',
     HOST: '127.0.0.1',

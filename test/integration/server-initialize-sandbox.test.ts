@@ -21,7 +21,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectStreamable, startTestServer, type TestServer, waitFor } from '../helpers/mcp-server.ts';
+import {
+  connectStreamable,
+  startTestServer,
+  TEST_SANDBOX_PATHS,
+  type TestServer,
+  waitFor,
+} from '../helpers/mcp-server.ts';
 import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
 
 /** How long a negative check ("the queued call's process does not start") watches. */
@@ -68,16 +74,9 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** What the sandbox may see: the sources and modules the fixtures need, node, and `work`. */
+/** What the sandbox may see: the test default (sources, fixtures, modules, node) and `work`. */
 function sandboxPaths(): string {
-  return [
-    join(REPO, 'src'),
-    FIXTURES,
-    join(REPO, 'node_modules'),
-    join(REPO, 'package.json'),
-    dirname(NODE_BIN),
-    work,
-  ].join(',');
+  return [...TEST_SANDBOX_PATHS, work].join(',');
 }
 
 function serverEnv(overrides: Record<string, string> = {}): Record<string, string> {
@@ -155,11 +154,21 @@ async function waitForProcess(token: string): Promise<void> {
 }
 
 async function waitUntilGone(token: string): Promise<void> {
-  await waitFor(
-    () => processesWith(token).length === 0,
-    GONE_WITHIN_MS,
-    `every process carrying ${token} to exit`,
-  );
+  try {
+    await waitFor(
+      () => processesWith(token).length === 0,
+      GONE_WITHIN_MS,
+      `every process carrying ${token} to exit`,
+    );
+  } catch (err) {
+    // Say what survived, and whose child it is, so a failure can be diagnosed from the log.
+    const survivors = processesWith(token).map((pid) => {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1];
+      return `${pid} ${field('Name')} state=${field('State')} ppid=${field('PPid')} nspid=${field('NSpid')}`;
+    });
+    throw new Error(`${(err as Error).message}; survivors: ${survivors.join('; ')}`);
+  }
 }
 
 describe('server_initialize in the sandbox: what a hostile entry achieves', () => {

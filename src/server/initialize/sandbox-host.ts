@@ -112,9 +112,14 @@ export function createSandboxRuntime(
   };
   let available: Promise<void> | undefined;
 
+  const listedRoots = [...system.filter((p) => p.kind === 'dir').map((p) => p.path), ...settings.extraPaths];
   const plan = (executable: string, args: readonly string[], env: Record<string, string>) => {
-    if (settings.mode === 'bwrap') assertVisible(executable, roots, host.masked);
-    return planLaunch(settings, host, { executable, args, env });
+    if (settings.mode === 'off') return planLaunch(settings, host, { executable, args, env });
+    const real = assertVisible(executable, roots, host.masked);
+    // Run it by the path it was found at when that path exists inside too (a virtualenv's
+    // bin/python must keep its name), else by its real path (a symlink from outside).
+    const inside = listedRoots.some((root) => isWithin(root, executable)) ? executable : real;
+    return planLaunch(settings, host, { executable: inside, args, env });
   };
 
   return {
@@ -132,7 +137,8 @@ export function createSandboxRuntime(
   };
 }
 
-function assertVisible(executable: string, roots: readonly string[], masked: readonly MaskedPath[]): void {
+/** The real path of `executable`; throws `spawn_failed` when the sandbox cannot see it. */
+function assertVisible(executable: string, roots: readonly string[], masked: readonly MaskedPath[]): string {
   const real = realOrUndefined(executable) ?? executable;
   const visible = roots.some((root) => isWithin(root, real)) && !masked.some((m) => isWithin(m.path, real));
   if (!visible) {
@@ -142,6 +148,7 @@ function assertVisible(executable: string, roots: readonly string[], masked: rea
         'add its directory to MCP_INIT_SANDBOX_PATHS',
     );
   }
+  return real;
 }
 
 /** Runs `/usr/bin/true` in the sandbox; any failure to do so is `sandbox_unavailable`. */
