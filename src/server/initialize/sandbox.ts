@@ -18,9 +18,9 @@
  *   so even the user namespace maps to an unprivileged host uid (a sandboxed "root-mapped" uid
  *   would still own root's files);
  * - no capabilities, no_new_privs (bwrap sets it), and --die-with-parent: if the server dies
- *   (even by SIGKILL) the kernel kills the sandbox. When the namespace's PID 1 (bwrap's init)
- *   exits, the kernel kills every process left in the namespace — setsid or not — before PID 1
- *   is reaped. bwrap's processes stay in the process group the server created (no
+ *   (even by SIGKILL) the kernel kills the sandbox. When the namespace's PID 1 (bwrap's init,
+ *   which waits for every process in the namespace, not just the command) dies, the kernel
+ *   kills every process left in it — setsid or not — before PID 1 is reaped. bwrap's processes stay in the process group the server created (no
  *   --new-session), so "the group is gone" (server-process.ts) means "the namespace is gone".
  *   The group was made with setsid(), so there is no controlling terminal to inject into.
  *
