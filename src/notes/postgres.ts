@@ -26,7 +26,7 @@ import type {
   NotesStore,
   SearchResult,
 } from './store.ts';
-import { assertStorableText } from './store.ts';
+import { assertStorableText, idempotentResultFromRow } from './store.ts';
 
 export interface PostgresNotesStoreOptions {
   url: string;
@@ -303,15 +303,7 @@ class PostgresNotesStore implements NotesStore {
       fingerprint: string | null;
     }>('SELECT key, tool, result, recorded_at, fingerprint FROM idempotency WHERE key = $1', [key]);
     const row = rows[0];
-    return (
-      row && {
-        key: row.key,
-        tool: row.tool,
-        result: JSON.parse(row.result),
-        recordedAt: iso(row.recorded_at),
-        ...(row.fingerprint !== null && { fingerprint: row.fingerprint }),
-      }
-    );
+    return row && idempotentResultFromRow({ ...row, recordedAt: iso(row.recorded_at) });
   }
 
   async recordIdempotentResult(

@@ -31,7 +31,7 @@ import type {
   NotesStore,
   SearchResult,
 } from './store.ts';
-import { assertStorableText } from './store.ts';
+import { assertStorableText, idempotentResultFromRow } from './store.ts';
 
 export interface SqliteNotesStoreOptions {
   /** A file path (its directory is created) or `:memory:`. */
@@ -415,15 +415,7 @@ class SqliteNotesStore implements NotesStore {
     ).get(key) as
       | { key: string; tool: string; result: string; recorded_at: string; fingerprint: string | null }
       | undefined;
-    return (
-      row && {
-        key: row.key,
-        tool: row.tool,
-        result: JSON.parse(row.result),
-        recordedAt: row.recorded_at,
-        ...(row.fingerprint !== null && { fingerprint: row.fingerprint }),
-      }
-    );
+    return row && idempotentResultFromRow({ ...row, recordedAt: row.recorded_at });
   }
 
   async recordIdempotentResult(

@@ -70,6 +70,25 @@ export interface IdempotentResult {
   fingerprint?: string;
 }
 
+/** An `idempotency` table row as both backends read it (recorded_at already ISO text). */
+export interface IdempotencyRow {
+  key: string;
+  tool: string;
+  result: string;
+  recordedAt: string;
+  fingerprint: string | null;
+}
+
+export function idempotentResultFromRow(row: IdempotencyRow): IdempotentResult {
+  return {
+    key: row.key,
+    tool: row.tool,
+    result: JSON.parse(row.result),
+    recordedAt: row.recordedAt,
+    ...(row.fingerprint !== null && { fingerprint: row.fingerprint }),
+  };
+}
+
 export interface NotesStore {
   readonly backend: 'sqlite' | 'postgres';
   saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }>;
