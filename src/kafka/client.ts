@@ -31,6 +31,23 @@ function kafkaLevelFor(pinoLevel: string): logLevel {
   }
 }
 
+/**
+ * kafkajs logs every refused request at ERROR before anyone decides what it means: its connection
+ * logs each error response ("the coordinator is not available" while a group coordinator loads,
+ * "not the correct coordinator" after it moved), its producer each produce attempt it is about to
+ * retry (CONCURRENT_TRANSACTIONS right after a transaction commits). The error then goes to the
+ * caller, which retries it (kafkajs itself, or src/kafka/transactions.ts) or fails and logs that.
+ * Those per-attempt lines are debug detail: an operator sees the outcome, not every refusal on
+ * the way.
+ */
+export function isRetriedRequestError(namespace: string, level: logLevel, message: string): boolean {
+  if (level !== logLevel.ERROR) return false;
+  return (
+    (namespace === 'Connection' && message.startsWith('Response ')) ||
+    (namespace === 'Producer' && message.startsWith('Failed to send messages: '))
+  );
+}
+
 /** Bridges kafkajs' logger to pino: `{namespace, ...extra}` plus the message, at the same level. */
 export function pinoLogCreator(logger: Logger): logCreator {
   const base = logger.child({ component: 'kafkajs' });
@@ -39,7 +56,8 @@ export function pinoLogCreator(logger: Logger): logCreator {
       const { message, timestamp: _timestamp, logger: _name, ...extra } = log as Record<string, unknown>;
       const fields = { namespace, ...extra };
       const text = typeof message === 'string' ? message : String(message);
-      if (level === logLevel.ERROR) base.error(fields, text);
+      if (isRetriedRequestError(namespace, level, text)) base.debug(fields, text);
+      else if (level === logLevel.ERROR) base.error(fields, text);
       else if (level === logLevel.WARN) base.warn(fields, text);
       else if (level === logLevel.INFO) base.info(fields, text);
       else base.debug(fields, text);

@@ -14,7 +14,9 @@
  *   every record, either done both or neither (jobs consumers read committed records only, as
  *   kafkajs and the worker do by default). Every replay uses the same
  *   transactional id, so a new run first fences (and aborts the open transaction of) any run
- *   left behind, and two replays of one group cannot interleave.
+ *   left behind, and two replays of one group cannot interleave. A cursor step the coordinator
+ *   refuses for a passing reason (CONCURRENT_TRANSACTIONS right after the previous commit, a
+ *   coordinator loading or moving) is retried within the same transaction (src/kafka/transactions.ts).
  * - The re-published message is the original job: same key (so the same partition) and value,
  *   the original headers without the dead-letter ones (x-error-*, x-original-*, x-attempts, …,
  *   so the attempt count starts again), plus `x-replayed-from` (`<dlq>/<partition>/<offset>`) and
@@ -26,6 +28,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import { DLQ_HEADERS } from '../kafka/dead-letter.ts';
+import { retryTransactionStep } from '../kafka/transactions.ts';
 import type { Logger } from '../observability/logger.ts';
 
 export const REPLAY_HEADERS = {
@@ -338,6 +341,9 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
+      // A chunk's transaction starts right after the previous one committed; its first produce
+      // meets CONCURRENT_TRANSACTIONS until the coordinator has finished: ask again soon.
+      retry: { initialRetryTime: 50 },
     });
     await producer.connect();
     // InitProducerId: fences an older replay of this group and aborts the transaction it left
@@ -375,10 +381,15 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
         try {
           await tx.send({ topic, messages });
           for (const [cursorGroup, next] of advance) {
-            await tx.sendOffsets({
-              consumerGroupId: cursorGroup,
-              topics: [{ topic: dlqTopic, partitions: [{ partition, offset: String(next) }] }],
-            });
+            await retryTransactionStep(
+              'replay: advancing the cursor',
+              () =>
+                tx.sendOffsets({
+                  consumerGroupId: cursorGroup,
+                  topics: [{ topic: dlqTopic, partitions: [{ partition, offset: String(next) }] }],
+                }),
+              logger,
+            );
           }
           await tx.commit();
         } catch (err) {
@@ -419,7 +430,12 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
             .filter(([partition, end]) => end > (offsets.get(partition) ?? 0))
             .map(([partition, end]) => ({ partition, offset: String(end) }));
           if (partitions.length > 0) {
-            await tx.sendOffsets({ consumerGroupId: cursorGroup, topics: [{ topic: dlqTopic, partitions }] });
+            await retryTransactionStep(
+              'replay: moving the cursor to the end',
+              () =>
+                tx.sendOffsets({ consumerGroupId: cursorGroup, topics: [{ topic: dlqTopic, partitions }] }),
+              logger,
+            );
           }
         }
         await tx.commit();

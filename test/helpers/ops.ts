@@ -1,12 +1,41 @@
 /**
- * Helpers for the ops tests (`kafka-worker status`, `dlq list`, `dlq replay`): dead letters as
- * the worker writes them, produced with their headers.
+ * Helpers for the ops tests (`kafka-worker status`, `dlq list`, `dlq replay`, `results`): dead
+ * letters as the worker writes them, produced with their headers; the CLI run as a process.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import type { Kafka, KafkaMessage, Message } from 'kafkajs';
 import { buildDeadLetterMessage } from '../../src/kafka/dead-letter.ts';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/producer.ts';
 import { PermanentError, type PermanentReason } from '../../src/worker/errors.ts';
-import { toolCallJob } from './worker-stack.ts';
+import { REPO } from './processes.ts';
+import { toolCallJob, WORKER_ENTRY } from './worker-stack.ts';
+
+export interface CliRun {
+  lines: string[];
+  stderr: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Runs `kafka-worker <args>` as a process with only `env` (plus PATH and HOME). */
+export function cli(args: string[], env: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, [WORKER_ENTRY, ...args], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  return { lines, stderr, exited, kill: (signal) => child.kill(signal) };
+}
 
 /** The dead letter of a save_note job `jobID` that sat at `offset` of `topic`/`partition`. */
 export function deadLetter(options: {

@@ -3,41 +3,13 @@
  * and run again re-publishes every dead letter exactly once; `status` and `dlq list` print what
  * they should; bad arguments exit 2 with the usage.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { headerText, REPLAY_HEADERS } from '../../src/ops/dlq.ts';
-import { deadLetter, produceMessages } from '../helpers/ops.ts';
-import { REPO } from '../helpers/processes.ts';
-import { KafkaProbe, type TopicWatch, uniqueName, WORKER_ENTRY, waitUntil } from '../helpers/worker-stack.ts';
+import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
+import { KafkaProbe, type TopicWatch, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
 const COUNT = 2_000;
-
-interface CliRun {
-  lines: string[];
-  stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(signal: NodeJS.Signals): void;
-}
-
-function cli(args: string[], env: Record<string, string>): CliRun {
-  const child = spawn(process.execPath, [WORKER_ENTRY, ...args], {
-    cwd: REPO,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
-  createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l));
-  const exited = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
-  return { lines, stderr, exited, kill: (signal) => child.kill(signal) };
-}
 
 describe('kafka-worker status / dlq (CLI)', () => {
   let probe: KafkaProbe;
@@ -103,6 +75,7 @@ describe('kafka-worker status / dlq (CLI)', () => {
 
     const second = cli(['dlq', 'replay'], env);
     expect((await second.exited).code, second.stderr.join('\n')).toBe(0);
+    expect(second.stderr).toEqual([]);
     const summary = second.lines.at(-1) ?? '';
     const match = /^replayed (\d+) dead letter\(s\) to .*; (\d+) replayed before, 0 filtered out$/.exec(
       summary,

@@ -1,11 +1,14 @@
 /**
  * `dlq list` / `dlq replay` against the real broker: listing without committing, dry runs that
  * send nothing, filters, limits (an interrupted replay), and the guarantee that matters — across
- * runs and filters no dead letter is re-published twice. Last, a real worker and server: a job
- * dead-lettered for a missing note succeeds once the note exists and the DLQ is replayed.
+ * runs and filters no dead letter is re-published twice. Then a real worker and server: a job
+ * dead-lettered for a missing note succeeds once the note exists and `kafka-worker dlq replay`
+ * (exit 0, nothing on stderr) re-publishes it. Last, the cursor step is retried on
+ * CONCURRENT_TRANSACTIONS.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DLQ_HEADERS } from '../../src/kafka/dead-letter.ts';
+import { retryTransactionStep } from '../../src/kafka/transactions.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import {
   headerText,
@@ -15,7 +18,7 @@ import {
   replayDeadLetters,
 } from '../../src/ops/dlq.ts';
 import type { PermanentReason } from '../../src/worker/errors.ts';
-import { deadLetter, produceMessages } from '../helpers/ops.ts';
+import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
 import {
   KafkaProbe,
   type Pipeline,
@@ -197,17 +200,36 @@ describe('a replayed job runs on the worker', () => {
     ]);
     await results.waitFor((events) => events.filter((e) => e.status === 'succeeded').length >= 1);
 
-    const summary = await replayDeadLetters({
-      kafka: probe.kafka,
-      admin: probe.admin,
-      group,
-      topic,
-      dlqTopic: `${topic}.dlq`,
-      readerGroupPrefix: `${group}.test-reader`,
-      filter: ['tool-error'],
-      logger: silentLogger(),
+    // Dead letters of another reason on both partitions: the filtered replay then also moves its
+    // cursor past them in a second transaction right after the first one commits.
+    await produceMessages(
+      probe.kafka,
+      `${topic}.dlq`,
+      [0, 1].map((partition) => ({
+        ...deadLetter({
+          topic,
+          partition,
+          offset: 1_000 + partition,
+          jobID: uniqueName('other'),
+          reason: 'invalid-json',
+        }),
+        partition,
+      })),
+    );
+    // As an operator runs it, against the live worker: exit 0 with the summary, and stderr free
+    // of warnings and errors (the cursor transaction right after a chunk's commit used to meet
+    // CONCURRENT_TRANSACTIONS and exit 1 after a successful replay).
+    const replay = cli(['dlq', 'replay', '--filter', 'tool-error'], {
+      KAFKA_BROKERS: brokers,
+      KAFKA_TOPIC: topic,
+      MCP_CONSUMER_GROUP: group,
     });
-    expect(summary.replayed).toBe(1);
+    const { code } = await replay.exited;
+    expect(code, replay.stderr.join('\n')).toBe(0);
+    expect(replay.lines.at(-1)).toBe(
+      `replayed 1 dead letter(s) to ${topic}; 0 replayed before, 2 filtered out`,
+    );
+    expect(replay.stderr).toEqual([]);
     const events = await results.waitFor((all) =>
       all.some((e) => e.jobID === jobID && e.status === 'succeeded'),
     );
@@ -219,5 +241,46 @@ describe('a replayed job runs on the worker', () => {
       30_000,
       'the worker to commit the replayed job',
     );
+  });
+});
+
+describe('the replay cursor transaction right after a commit', () => {
+  it('is retried while the coordinator reports CONCURRENT_TRANSACTIONS, and commits', async () => {
+    // A transaction that starts with sendOffsets right after the previous commit is refused
+    // with CONCURRENT_TRANSACTIONS until the commit markers are written (most of the time on
+    // this broker without the retry). Twenty in a row must all commit.
+    const probe = await new KafkaProbe(brokers).connect();
+    const topic = uniqueName('tx-retry');
+    await probe.createTopics(topic, 2);
+    const producer = probe.kafka.producer({
+      transactionalId: uniqueName('tx-retry'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    const group = uniqueName('tx-retry-cursor');
+    const rounds = 20;
+    try {
+      for (let i = 1; i <= rounds; i++) {
+        const first = await producer.transaction();
+        await first.send({ topic, messages: [{ value: `m${i}`, partition: 0 }] });
+        await first.commit();
+        const cursor = await producer.transaction();
+        await retryTransactionStep(
+          'test cursor',
+          () =>
+            cursor.sendOffsets({
+              consumerGroupId: group,
+              topics: [{ topic, partitions: [{ partition: 1, offset: String(i) }] }],
+            }),
+          silentLogger(),
+        );
+        await cursor.commit();
+      }
+      expect((await probe.committed(group, topic)).get(1)).toBe(rounds);
+    } finally {
+      await producer.disconnect();
+      await probe.close();
+    }
   });
 });
