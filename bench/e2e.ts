@@ -22,14 +22,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { findFreePort, startLocalKafka } from '../scripts/kafka-local.ts';
-import { silenceNegativeTimeoutWarnings } from '../src/kafka/client.ts';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../src/kafka/producer.ts';
 import { ensureTopics, workerTopicConfigs } from '../src/kafka/topics.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { spawnEntry } from '../test/helpers/processes.ts';
 import { percentile, table } from './lib.ts';
-
-silenceNegativeTimeoutWarnings();
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 10_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 4);

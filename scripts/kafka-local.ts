@@ -24,9 +24,11 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import '../src/kafka/kafkajs-patches.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const KAFKA_POM = join(REPO_ROOT, 'scripts', 'kafka', 'pom.xml');
@@ -37,6 +39,7 @@ const DEFAULT_HEAP = ['-Xms256m', '-Xmx1g'];
 const DEFAULT_START_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 30_000;
 const COMPLETE_MARKER = '.complete';
+const FETCH_PROGRESS_INTERVAL_MS = 5_000;
 
 /**
  * Broker settings apart from listeners and paths. Exported so a container started for tests
@@ -82,6 +85,12 @@ export interface StartLocalKafkaOptions {
   heap?: string[];
   /** Progress lines (jar fetch, start); silent when omitted. */
   onProgress?: (line: string) => void;
+  /**
+   * Runs the broker in a process group of its own, so a Ctrl-C meant for the caller's terminal
+   * group does not stop Kafka before the caller has stopped its clients (npm run stack). It is
+   * still killed when the calling process exits.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface LocalKafka {
@@ -120,7 +129,6 @@ export async function ensureKafkaJars(
   try {
     const args = [
       '-B',
-      '-q',
       '-f',
       KAFKA_POM,
       `-Dkafka.version=${version}`,
@@ -128,7 +136,21 @@ export async function ensureKafkaJars(
       '-DincludeScope=runtime',
       `-DoutputDirectory=${partial}`,
     ];
-    const result = await run('mvn', args, { cwd: REPO_ROOT });
+    // A first run downloads ~45 jars (~45 MB) plus Maven's own plugins: report how far it got.
+    let downloaded = 0;
+    const countDownload = (line: string) => {
+      if (line.startsWith('Downloaded from ')) downloaded++;
+    };
+    const ticker = setInterval(
+      () =>
+        options.onProgress?.(
+          `…still fetching: ${downloaded} file(s) downloaded in ${seconds(Date.now() - started)}`,
+        ),
+      FETCH_PROGRESS_INTERVAL_MS,
+    );
+    const result = await run('mvn', args, { cwd: REPO_ROOT, onLine: countDownload }).finally(() =>
+      clearInterval(ticker),
+    );
     if (result.code !== 0) {
       throw new Error(
         `mvn ${args.join(' ')} failed (exit ${result.code}):\n${result.output.trim().slice(-4000)}`,
@@ -193,7 +215,7 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
         propertiesFile: join(logDir, 'server.properties'),
         logFile: join(logDir, 'kafka.log'),
         heap: options.heap,
-        detached: false,
+        detached: options.ownProcessGroup ?? false,
         startTimeoutMs: options.startTimeoutMs,
         onProgress: options.onProgress,
       });
@@ -596,10 +618,11 @@ async function isPortFree(port: number): Promise<boolean> {
 async function run(
   command: string,
   args: string[],
-  options: { cwd: string },
+  options: { cwd: string; onLine?: (line: string) => void },
 ): Promise<{ code: number | null; output: string }> {
   const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  if (options.onLine) createInterface({ input: child.stdout }).on('line', options.onLine);
   child.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });

@@ -2,16 +2,24 @@
  * `npm run stack`: the whole system on this machine without Docker — a single-node Kafka
  * (the repo's launcher, unless KAFKA_BROKERS points at one), the MCP server and one worker,
  * all from the built `dist/`. Logs of all three go to this terminal (JSON; pipe through
- * `npx pino-pretty` to read them). Ctrl-C stops them in reverse order of start.
+ * `npx pino-pretty` to read them).
+ *
+ * Stopping: SIGINT (Ctrl-C, which the terminal sends to the whole foreground process group) or
+ * SIGTERM, to this process or to the `npm` running it, stops the parts in reverse order of start,
+ * each gracefully: the worker finishes its jobs, commits and leaves its consumer group while Kafka
+ * is still up (so the next start joins at once), then the server, then Kafka. For that the parts
+ * run in process groups of their own — a Ctrl-C reaches only this process, never a part
+ * directly — and further signals while stopping are ignored (npm forwards the Ctrl-C it got too).
  *
  * Environment passes through to both services (see README "Configuration"); defaults here:
  * server on 127.0.0.1:8080 with SQLite at ./data/notes.db, worker metrics on :9464,
- * Kafka on 127.0.0.1:${KAFKA_LOCAL_PORT:-9092} with its data in .kafka/stack/.
+ * Kafka on 127.0.0.1:${KAFKA_LOCAL_PORT:-9092} with its data and log in
+ * ${STACK_KAFKA_DIR:-.kafka/stack}.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_HOME, REPO_ROOT, startLocalKafka } from './kafka-local.ts';
 
@@ -26,34 +34,37 @@ for (const entry of ['dist/bin/mcp-server.js', 'dist/bin/kafka-worker.js']) {
 
 const port = process.env.PORT ?? '8080';
 const serverUrl = `http://127.0.0.1:${port}`;
-const children: Array<{ name: string; child: ChildProcess }> = [];
+const parts: Array<{ name: string; child: ChildProcess; exited: Promise<unknown> }> = [];
 let stopKafka: (() => Promise<void>) | undefined;
+let stopping = false;
 
 function start(name: string, entry: string, env: Record<string, string>) {
   const child = spawn(process.execPath, [join(REPO_ROOT, entry)], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true, // own process group: only this script signals it (see the header)
   });
+  const exited = once(child, 'exit');
   child.on('exit', (code, signal) => {
     if (!stopping) {
       say(`${name} exited (${signal ?? code}); stopping the stack`);
       void stop(1);
     }
   });
-  children.push({ name, child });
-  return child;
+  parts.push({ name, child, exited });
+  say(`${name} started (pid ${child.pid})`);
 }
 
-let stopping = false;
 async function stop(code: number) {
   if (stopping) return;
   stopping = true;
-  for (const { name, child } of children.reverse()) {
+  for (const { name, child, exited } of parts.reverse()) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     say(`stopping ${name}`);
     child.kill('SIGTERM');
-    await once(child, 'exit');
+    await exited;
+    say(`${name} stopped (${child.signalCode ?? `exit code ${child.exitCode}`})`);
   }
   if (stopKafka) {
     say('stopping Kafka');
@@ -61,12 +72,16 @@ async function stop(code: number) {
   }
   process.exit(code);
 }
-process.on('SIGINT', () => void stop(0));
-process.on('SIGTERM', () => void stop(0));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) say(`${signal}: already stopping`);
+    else void stop(0);
+  });
+}
 
 async function waitReady(url: string, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !stopping) {
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -74,34 +89,48 @@ async function waitReady(url: string, timeoutMs: number) {
     }
     await sleep(200);
   }
-  throw new Error(`${url} not ready within ${timeoutMs} ms`);
+  if (!stopping) throw new Error(`${url} not ready within ${timeoutMs} ms`);
 }
 
-let brokers = process.env.KAFKA_BROKERS;
-if (!brokers) {
-  const kafkaPort = Number(process.env.KAFKA_LOCAL_PORT ?? 9092);
-  say(`starting Kafka on 127.0.0.1:${kafkaPort} (first run downloads its jars with Maven)`);
-  const kafka = await startLocalKafka({
-    port: kafkaPort,
-    dataDir: join(DEFAULT_HOME, 'stack', 'data'),
-    logDir: join(DEFAULT_HOME, 'stack'),
+async function startAll() {
+  let brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) {
+    const kafkaPort = Number(process.env.KAFKA_LOCAL_PORT ?? 9092);
+    const kafkaDir = resolve(process.env.STACK_KAFKA_DIR ?? join(DEFAULT_HOME, 'stack'));
+    say(`starting Kafka on 127.0.0.1:${kafkaPort} (first run downloads its jars with Maven)`);
+    const kafka = await startLocalKafka({
+      port: kafkaPort,
+      dataDir: join(kafkaDir, 'data'),
+      logDir: kafkaDir,
+      ownProcessGroup: true,
+      onProgress: say,
+    });
+    stopKafka = kafka.stop;
+    brokers = kafka.brokers.join(',');
+  }
+  if (stopping) return;
+
+  start('mcp-server', 'dist/bin/mcp-server.js', { PORT: port });
+  await waitReady(`${serverUrl}/ready`, 30_000);
+  if (stopping) return;
+  say(`mcp-server ready at ${serverUrl}/mcp`);
+
+  const metricsPort = process.env.METRICS_PORT ?? '9464';
+  start('kafka-worker', 'dist/bin/kafka-worker.js', {
+    KAFKA_BROKERS: brokers,
+    MCP_SERVER_URL: process.env.MCP_SERVER_URL ?? serverUrl,
+    METRICS_PORT: metricsPort,
   });
-  stopKafka = kafka.stop;
-  brokers = kafka.brokers.join(',');
-  say(`Kafka ${kafka.version} ready at ${brokers} (log: ${kafka.logFile})`);
+  await waitReady(`http://127.0.0.1:${metricsPort}/ready`, 60_000);
+  if (stopping) return;
+  say(`kafka-worker ready (metrics at http://127.0.0.1:${metricsPort}/metrics)`);
+  say(`send a job: KAFKA_BROKERS=${brokers} npm run enqueue -- --file examples/save-note.json`);
+  say('Ctrl-C stops everything');
 }
 
-start('mcp-server', 'dist/bin/mcp-server.js', { PORT: port });
-await waitReady(`${serverUrl}/ready`, 30_000);
-say(`mcp-server ready at ${serverUrl}/mcp`);
-
-const metricsPort = process.env.METRICS_PORT ?? '9464';
-start('kafka-worker', 'dist/bin/kafka-worker.js', {
-  KAFKA_BROKERS: brokers,
-  MCP_SERVER_URL: process.env.MCP_SERVER_URL ?? serverUrl,
-  METRICS_PORT: metricsPort,
-});
-await waitReady(`http://127.0.0.1:${metricsPort}/ready`, 60_000);
-say(`kafka-worker ready (metrics at http://127.0.0.1:${metricsPort}/metrics)`);
-say(`send a job: KAFKA_BROKERS=${brokers} npm run enqueue -- --file examples/save-note.json`);
-say('Ctrl-C stops everything');
+try {
+  await startAll();
+} catch (err) {
+  say(`start failed: ${err instanceof Error ? err.message : String(err)}`);
+  await stop(1);
+}

@@ -4,10 +4,11 @@
  * subcommands `run` (default) and `enqueue`; on SIGTERM/SIGINT close in reverse order and exit
  * 0 within WORKER_SHUTDOWN_TIMEOUT_MS (exit 1 if the deadline forces it).
  */
+import '../node-version.ts'; // first: refuses an old Node before anything else loads
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from '../config.ts';
-import { createKafka, silenceNegativeTimeoutWarnings } from '../kafka/client.ts';
+import { createKafka } from '../kafka/client.ts';
 import { createLogger } from '../observability/logger.ts';
 import { initTracing } from '../observability/tracing.ts';
 import { OPS_USAGE, runOpsCommand, UsageError } from '../ops/cli.ts';
@@ -205,7 +206,6 @@ async function main(argv: string[]): Promise<number> {
   return command === 'enqueue' ? enqueue(config, rest) : run(config);
 }
 
-silenceNegativeTimeoutWarnings();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

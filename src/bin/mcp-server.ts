@@ -3,6 +3,7 @@
  * mcp-server entrypoint: parse config → open store → serve over HTTP (default) or stdio;
  * on SIGTERM/SIGINT close in reverse order of start and exit 0.
  */
+import '../node-version.ts'; // first: refuses an old Node before anything else loads
 import { ConfigError, parseServerConfig } from '../config.ts';
 import { openNotesStore } from '../notes/open.ts';
 import { createLogger } from '../observability/logger.ts';

@@ -4,6 +4,7 @@
  * (murmur2, Java-compatible) so a job keyed by jobID lands on the same partition whichever
  * client produced it.
  */
+import './kafkajs-patches.ts';
 import { Kafka, type logCreator, logLevel } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
 
@@ -73,18 +74,4 @@ export function createKafka(options: KafkaClientOptions): Kafka {
     connectionTimeout: options.connectionTimeoutMs ?? 3_000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
   });
-}
-
-/**
- * kafkajs 2.2.4 arms a timer with a negative delay on Node >= 24 (tulios/kafkajs#1751), which
- * Node reports as a TimeoutNegativeWarning on stderr; the timer just fires at once, so the
- * warning is noise. Entrypoints call this once to keep stderr for real problems.
- */
-export function silenceNegativeTimeoutWarnings(): void {
-  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
-    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === 'TimeoutNegativeWarning') return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
 }
