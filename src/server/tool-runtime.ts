@@ -7,7 +7,9 @@
  * arguments; a repeat of the key with the same arguments returns the recorded result (marked
  * with REPLAYED_META_KEY) without running the tool again, with other arguments it is refused.
  * Error results are not recorded (they had no effect), so a retry after a fix can still
- * succeed. Concurrent calls with one key in this process are serialised so the tool runs once.
+ * succeed. Concurrent calls with one key in this process are serialised so the tool runs once:
+ * a call that finds one in flight waits for it and replays its success, or runs itself when it
+ * failed.
  */
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -64,11 +66,12 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
   ): Promise<{ result: CallToolResult; replayed: boolean }> {
     const storeKey = `${tool}:${key}`;
     const fingerprint = requestFingerprint(tool, args);
-    const pending = inFlight.get(storeKey);
-    if (pending) {
+    for (let pending = inFlight.get(storeKey); pending; pending = inFlight.get(storeKey)) {
       if (pending.fingerprint !== fingerprint) return keyReused(tool, key);
-      const result = await pending.promise;
-      return { result: markReplayed(result), replayed: true };
+      const result = await pending.promise.catch(() => undefined);
+      if (result && !result.isError) return { result: markReplayed(result), replayed: true };
+      // That attempt failed — or its caller cancelled it (a worker whose call timed out retries
+      // while the cancelled attempt is still stopping). Errors are never replayed: run our own.
     }
     const recorded = await deps.store.getIdempotentResult(storeKey);
     if (recorded) {
