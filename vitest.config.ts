@@ -11,6 +11,7 @@ export default defineConfig({
     teardownTimeout: 60_000,
     pool: 'forks',
     maxWorkers: 2,
+    setupFiles: ['test/helpers/remove-temp-dirs.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {

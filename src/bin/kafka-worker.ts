@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * kafka-worker entrypoint: parse config → logger → metrics → MCP client → worker (consumer);
- * subcommands `run` (default) and `enqueue`; on SIGTERM/SIGINT close in reverse order and exit
+ * subcommands `run` (default), `enqueue` (src/worker/enqueue.ts) and the operator commands
+ * (src/ops/cli.ts); on SIGTERM/SIGINT close in reverse order and exit
  * 0 within WORKER_SHUTDOWN_TIMEOUT_MS (exit 1 if the deadline forces it).
  */
 import '../node-version.ts'; // first: refuses an old Node before anything else loads
-import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from '../config.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -13,7 +14,7 @@ import { createLogger } from '../observability/logger.ts';
 import { initTracing } from '../observability/tracing.ts';
 import { OPS_USAGE, runOpsCommand, UsageError } from '../ops/cli.ts';
 import { VERSION } from '../version.ts';
-import { enqueueJobs, parseJobsText, validateJobs } from '../worker/enqueue.ts';
+import { enqueueJobs, JobsFileError, readJobsFile, type ValidJob } from '../worker/enqueue.ts';
 import { createDefaultJobRegistry } from '../worker/handlers/index.ts';
 import { startWorkerHttpServer } from '../worker/http.ts';
 import { createWorkerMetrics } from '../worker/metrics.ts';
@@ -132,31 +133,20 @@ async function run(config: WorkerConfig): Promise<number> {
 
 async function enqueue(config: WorkerConfig, args: string[]): Promise<number> {
   let file: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--file' || arg === '-f') file = args[++i];
-    else if (arg.startsWith('--file=')) file = arg.slice('--file='.length);
-    else return fail(`enqueue: unknown argument '${arg}'\n\n${HELP}`);
+  try {
+    ({
+      values: { file },
+    } = parseArgs({ args, options: { file: { type: 'string', short: 'f' } }, strict: true }));
+  } catch (err) {
+    return fail(`enqueue: ${errorText(err)}\n\n${HELP}`);
   }
   if (!file) return fail(`enqueue: --file <path> is required\n\n${HELP}`);
-  let text: string;
+  let jobs: ValidJob[];
   try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    jobs = readJobsFile(file, createDefaultJobRegistry());
   } catch (err) {
-    return fail(`enqueue: cannot read ${file}: ${(err as Error).message}`, 1);
-  }
-  let items: unknown[];
-  try {
-    items = parseJobsText(text);
-  } catch (err) {
-    return fail(`enqueue: ${file}: ${(err as Error).message}`, 1);
-  }
-  const { jobs, errors } = validateJobs(items, createDefaultJobRegistry());
-  if (errors.length > 0) {
-    return fail(
-      `enqueue: ${file}: ${errors.length} invalid job(s), nothing sent:\n  ${errors.join('\n  ')}`,
-      1,
-    );
+    if (err instanceof JobsFileError) return fail(`enqueue: ${err.message}`, 1);
+    throw err;
   }
   const logger = createLogger({
     name: 'kafka-worker',
@@ -188,7 +178,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command = 'run', ...rest] = argv;
-  if (!['run', 'enqueue', 'status', 'dlq'].includes(command))
+  if (!['run', 'enqueue', 'status', 'dlq', 'results'].includes(command))
     return fail(`unknown command '${command}'\n\n${HELP}`);
   if (command === 'run' && rest.length > 0) return fail(`run: unknown argument '${rest[0]}'\n\n${HELP}`);
   let config: WorkerConfig;
@@ -198,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) return fail(err.message);
     throw err;
   }
-  if (command === 'status' || command === 'dlq') {
+  if (command === 'status' || command === 'dlq' || command === 'results') {
     return runOpsCommand(argv, config).catch((err: unknown) =>
       err instanceof UsageError ? fail(`${err.message}\n\n${HELP}`) : fail(errorText(err), 1),
     );

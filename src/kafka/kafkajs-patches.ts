@@ -5,33 +5,40 @@
  * RequestQueue#scheduleCheckPendingRequests arms `setTimeout(check, throttledUntil - Date.now())`;
  * `throttledUntil` is -1 until a broker throttles the client, so the delay is about -Date.now()
  * (tulios/kafkajs#1751). Node >= 24 then prints a TimeoutNegativeWarning on stderr (once per
- * process) and fires the timer at once. The patch lets the method see a throttle that ends now
- * instead of one from 1970, so the delay is 0 or 1 ms: the same behaviour, without the warning.
+ * process) and fires the timer at once. The replacement below is the same method with the delay
+ * clamped at 0: the same behaviour, without the warning.
  */
 import { createRequire } from 'node:module';
 
 interface RequestQueueLike {
   throttledUntil: number;
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+  pending: unknown[];
+  checkPendingRequests(): void;
   scheduleCheckPendingRequests(): void;
 }
+
+/** kafkajs' CHECK_PENDING_REQUESTS_INTERVAL (src/network/requestQueue/index.js). */
+const CHECK_PENDING_REQUESTS_INTERVAL_MS = 10;
+const PATCHED = Symbol.for('mcp-hybrid.kafkajs.non-negative-throttle-timer');
 
 const require = createRequire(import.meta.url);
 const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as {
   prototype: RequestQueueLike & { [PATCHED]?: true };
 };
-const PATCHED = Symbol.for('mcp-hybrid.kafkajs.non-negative-throttle-timer');
 
 if (!RequestQueue.prototype[PATCHED]) {
-  const schedule = RequestQueue.prototype.scheduleCheckPendingRequests;
   RequestQueue.prototype.scheduleCheckPendingRequests = function (this: RequestQueueLike) {
-    const throttledUntil = this.throttledUntil;
-    if (throttledUntil >= Date.now()) return schedule.call(this);
-    this.throttledUntil = Date.now() + 1;
-    try {
-      schedule.call(this);
-    } finally {
-      this.throttledUntil = throttledUntil;
-    }
+    if (this.throttleCheckTimeoutId) return;
+    let scheduleAt = this.throttledUntil - Date.now();
+    if (this.pending.length > 0 && scheduleAt <= 0) scheduleAt = CHECK_PENDING_REQUESTS_INTERVAL_MS;
+    this.throttleCheckTimeoutId = setTimeout(
+      () => {
+        this.throttleCheckTimeoutId = null;
+        this.checkPendingRequests();
+      },
+      Math.max(0, scheduleAt),
+    );
   };
   RequestQueue.prototype[PATCHED] = true;
 }

@@ -1,12 +1,14 @@
 /**
- * The operator subcommands of `kafka-worker`: `status`, `dlq list`, `dlq replay`. Parses their
- * arguments, connects an admin client, runs src/ops/status.ts or src/ops/dlq.ts, prints tables
- * (or JSON) on stdout. Logs go to stderr, warnings and above only unless LOG_LEVEL says more.
+ * The operator subcommands of `kafka-worker`: `status`, `dlq list`, `dlq replay`, `results`.
+ * Parses their arguments (node:util parseArgs), connects an admin client, runs src/ops/status.ts,
+ * src/ops/dlq.ts or src/ops/results.ts, prints tables or lines (or JSON) on stdout. Logs go to stderr, warnings and above only unless LOG_LEVEL says more.
  */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { WorkerConfig } from '../config.ts';
 import { createKafka } from '../kafka/client.ts';
 import { createLogger } from '../observability/logger.ts';
 import { listDeadLetters, renderDeadLetters, replayDeadLetters } from './dlq.ts';
+import { tailResults } from './results.ts';
 import { fetchWorkerStatus, renderWorkerStatus } from './status.ts';
 
 export const OPS_USAGE = `  kafka-worker status [--json]        per partition: committed offset, end offset, lag, owner;
@@ -22,6 +24,11 @@ export const OPS_USAGE = `  kafka-worker status [--json]        per partition: c
                                       resumes without sending anything twice
                                       <reasons>: comma-separated x-error-reason values, e.g.
                                       tool-error,retries-exhausted; --dry-run prints and sends nothing
+  kafka-worker results [--last <n>] [--follow] [--json]
+                                      outcome events of <topic>.results, one line each: finished at,
+                                      status, jobID, jobType, attempts, duration, result or reason;
+                                      the last <n> (20) retained, then with --follow new ones until
+                                      Ctrl-C; --json prints the events as JSON lines
 `;
 
 export type OpsWrite = (text: string) => void;
@@ -30,56 +37,73 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+type Subcommand = 'status' | 'list' | 'replay' | 'results';
+
+/** The options each subcommand takes (node:util parseArgs); anything else is a usage error. */
+const SUBCOMMAND_OPTIONS = {
+  status: { json: { type: 'boolean' } },
+  list: { json: { type: 'boolean' }, filter: { type: 'string', multiple: true } },
+  replay: {
+    filter: { type: 'string', multiple: true },
+    'dry-run': { type: 'boolean' },
+    limit: { type: 'string' },
+  },
+  results: { json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, last: { type: 'string' } },
+} as const satisfies Record<Subcommand, ParseArgsConfig['options']>;
+
 interface ParsedOptions {
   json: boolean;
   dryRun: boolean;
+  follow: boolean;
   filter: string[] | undefined;
   limit: number | undefined;
+  last: number | undefined;
 }
 
-function parseOptions(args: string[], allowed: Set<string>, command: string): ParsedOptions {
-  const options: ParsedOptions = { json: false, dryRun: false, filter: undefined, limit: undefined };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const [name, inline] =
-      arg.startsWith('--') && arg.includes('=')
-        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
-        : [arg, undefined];
-    if (!allowed.has(name)) throw new UsageError(`${command}: unknown argument '${arg}'`);
-    const value = () => {
-      const v = inline ?? args[++i];
-      if (v === undefined || v === '') throw new UsageError(`${command}: ${name} needs a value`);
-      return v;
-    };
-    if (name === '--json') options.json = true;
-    else if (name === '--dry-run') options.dryRun = true;
-    else if (name === '--filter') {
-      const reasons = value()
-        .split(',')
-        .map((r) => r.trim())
-        .filter((r) => r.length > 0);
-      options.filter = [...(options.filter ?? []), ...reasons];
-    } else if (name === '--limit') {
-      const n = Number(value());
-      if (!Number.isInteger(n) || n < 1)
-        throw new UsageError(`${command}: --limit must be a positive integer`);
-      options.limit = n;
-    }
+function positiveInteger(command: string, name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${command}: --${name} must be a positive integer`);
+  return n;
+}
+
+function parseOptions(args: string[], sub: Subcommand, command: string): ParsedOptions {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    const options: ParseArgsConfig['options'] = SUBCOMMAND_OPTIONS[sub];
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }) as {
+      values: typeof values;
+    });
+  } catch (err) {
+    throw new UsageError(`${command}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  return options;
+  const filter = (values.filter as string[] | undefined)
+    ?.flatMap((list) => list.split(','))
+    .map((r) => r.trim())
+    .filter((r) => r.length > 0);
+  if (values.filter !== undefined && filter?.length === 0)
+    throw new UsageError(`${command}: --filter needs a value`);
+  return {
+    json: values.json === true,
+    dryRun: values['dry-run'] === true,
+    follow: values.follow === true,
+    filter,
+    limit: positiveInteger(command, 'limit', values.limit as string | undefined),
+    last: positiveInteger(command, 'last', values.last as string | undefined),
+  };
 }
 
-/** Runs `status`, `dlq list` or `dlq replay`; returns the exit code. */
+/** Runs `status`, `dlq list`, `dlq replay` or `results`; returns the exit code. */
 export async function runOpsCommand(
   argv: string[],
   config: WorkerConfig,
   out: OpsWrite = (t) => process.stdout.write(t),
 ): Promise<number> {
   const [command, ...rest] = argv;
-  let sub: 'status' | 'list' | 'replay';
+  let sub: Subcommand;
   let args: string[];
-  if (command === 'status') {
-    sub = 'status';
+  if (command === 'status' || command === 'results') {
+    sub = command;
     args = rest;
   } else if (command === 'dlq' && (rest[0] === 'list' || rest[0] === 'replay')) {
     sub = rest[0];
@@ -89,14 +113,7 @@ export async function runOpsCommand(
       command === 'dlq' ? `dlq: expected 'list' or 'replay'` : `unknown command '${command}'`,
     );
   }
-  const allowed = new Set(
-    sub === 'status'
-      ? ['--json']
-      : sub === 'list'
-        ? ['--json', '--filter']
-        : ['--filter', '--dry-run', '--limit'],
-  );
-  const options = parseOptions(args, allowed, sub === 'status' ? 'status' : `dlq ${sub}`);
+  const options = parseOptions(args, sub, sub === 'status' || sub === 'results' ? sub : `dlq ${sub}`);
 
   const logger = createLogger({
     name: 'kafka-worker',
@@ -115,6 +132,29 @@ export async function runOpsCommand(
       dlqTopic: config.dlqTopic,
       readerGroupPrefix: `${config.groupId}.dlq-reader`,
     };
+    if (sub === 'results') {
+      // Ctrl-C ends a --follow run cleanly (the reader group is deleted on the way out).
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, onSignal);
+      try {
+        const printed = await tailResults({
+          kafka,
+          admin,
+          resultsTopic: config.resultsTopic,
+          readerGroupPrefix: `${config.groupId}.results-reader`,
+          last: options.last ?? 20,
+          follow: options.follow,
+          json: options.json,
+          out: (line) => out(`${line}\n`),
+          signal: stop.signal,
+        });
+        if (printed === 0 && !options.json) out(`${config.resultsTopic}: no outcome events\n`);
+      } finally {
+        for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, onSignal);
+      }
+      return 0;
+    }
     if (sub === 'status') {
       const status = await fetchWorkerStatus(admin, dlq);
       out(options.json ? `${JSON.stringify(status, null, 2)}\n` : renderWorkerStatus(status));

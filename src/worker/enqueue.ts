@@ -4,6 +4,7 @@
  * job registry before sending anything (a file with one bad job sends none); then produces
  * them keyed by jobID with the idempotent producer, in file order.
  */
+import { readFileSync } from 'node:fs';
 import type { Kafka } from 'kafkajs';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../kafka/producer.ts';
 import { ensureTopics, type WorkerTopics, workerTopicConfigs } from '../kafka/topics.ts';
@@ -72,6 +73,37 @@ export function validateJobs(
     }
   }
   return { jobs, errors };
+}
+
+/** Why a jobs file was refused; nothing was sent. */
+export class JobsFileError extends Error {
+  override name = 'JobsFileError';
+}
+
+/**
+ * Reads `path` ('-' = stdin), splits it into envelopes and checks each one; returns the jobs, or
+ * throws a JobsFileError naming the file and every bad job.
+ */
+export function readJobsFile(path: string, registry: JobRegistry): ValidJob[] {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw new JobsFileError(`cannot read ${path}: ${errorMessage(err)}`);
+  }
+  let items: unknown[];
+  try {
+    items = parseJobsText(text);
+  } catch (err) {
+    throw new JobsFileError(`${path}: ${errorMessage(err)}`);
+  }
+  const { jobs, errors } = validateJobs(items, registry);
+  if (errors.length > 0) {
+    throw new JobsFileError(
+      `${path}: ${errors.length} invalid job(s), nothing sent:\n  ${errors.join('\n  ')}`,
+    );
+  }
+  return jobs;
 }
 
 export interface EnqueueResult {

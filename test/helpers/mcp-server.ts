@@ -2,8 +2,7 @@
  * Starts a real MCP HTTP server in this process on an ephemeral port, over a real store
  * (a temporary SQLite file by default, or PostgreSQL when given a URL), and stops it.
  */
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { realpathSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -13,6 +12,7 @@ import { openNotesStore } from '../../src/notes/open.ts';
 import type { NotesStore } from '../../src/notes/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { type RunningHttpServer, startMcpHttpServer } from '../../src/server/runtime.ts';
+import { makeTempDir } from './temp-dirs.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -37,7 +37,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'mcp-hybrid-test-'));
+  const dir = makeTempDir('mcp-hybrid-test-');
   const config = parseServerConfig({
     NOTES_DB: join(dir, 'notes.db'),
     MCP_INIT_SANDBOX_PATHS: TEST_SANDBOX_PATHS.join(','),
@@ -55,9 +55,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     server,
     store,
     stop: async () => {
-      await server.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        await server.close();
+        await store.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }

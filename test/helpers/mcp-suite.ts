@@ -60,8 +60,8 @@ export async function runNotesScenario(client: Client, prefix: string): Promise<
     updatedAt: first.updatedAt,
   });
 
-  // upsert keeps createdAt, moves updatedAt
-  await new Promise((r) => setTimeout(r, 5));
+  // upsert keeps createdAt, moves updatedAt (once the clock has moved past it)
+  while (Date.now() <= Date.parse(first.updatedAt)) await new Promise((r) => setTimeout(r, 1));
   const resaved = await call(client, 'save_note', { title, content: `${content} Updated.` });
   const second = resaved.structuredContent as { created: boolean; createdAt: string; updatedAt: string };
   expect(second.created).toBe(false);

@@ -5,10 +5,8 @@
  * can SIGKILL or restart them); `startInProcessWorker` wires a KafkaWorker in the test process.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { type Admin, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import { resolve } from 'node:path';
+import { type Admin, AssignerProtocol, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { findFreePort } from '../../scripts/kafka-local.ts';
 import { parseWorkerConfig, type WorkerConfig } from '../../src/config.ts';
@@ -23,6 +21,7 @@ import { createWorkerMetrics, type WorkerMetrics } from '../../src/worker/metric
 import { createWorkerMcpClient, KafkaWorker } from '../../src/worker/worker.ts';
 import { startTestServer, type TestServer } from './mcp-server.ts';
 import { REPO, type Spawned, spawnEntry } from './processes.ts';
+import { makeTempDir } from './temp-dirs.ts';
 
 export const WORKER_ENTRY = resolve(REPO, 'src/bin/kafka-worker.ts');
 export const SERVER_ENTRY = resolve(REPO, 'src/bin/mcp-server.ts');
@@ -31,8 +30,24 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * The one window of the negative checks ("nothing more arrives", "no duplicate follows"): how long
+ * a test keeps looking for something that must NOT happen after everything it waits for has been
+ * observed. A broken implementation shows itself within it — the worker commits at least every
+ * WORKER_COMMIT_INTERVAL_MS (1 s), and a duplicate is published right behind the original — while
+ * a correct one passes however slow the machine is; only the power to catch a slower fault shrinks
+ * under load. Positive waits never use it: they wait for the offset, event, file or log line.
+ */
+export const QUIET_WINDOW_MS = 2_000;
+
+/** Waits QUIET_WINDOW_MS; for negative checks only (see there). */
+export function quietWindow(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, QUIET_WINDOW_MS));
+}
+
+/** A fresh directory under the OS temp dir, removed after the test file (test/helpers/temp-dirs.ts). */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'kafka-worker-test-'));
+  return makeTempDir('kafka-worker-test-');
 }
 
 /** Worker env tuned for tests: short session timeout (the broker's minimum), quick backoff. */
@@ -197,6 +212,8 @@ export interface TopicWatch {
   /** Values parsed as outcome events (for a `.results` topic). */
   events(): JobOutcomeEvent[];
   waitFor(until: (events: JobOutcomeEvent[]) => boolean, timeoutMs?: number): Promise<JobOutcomeEvent[]>;
+  /** Waits until every record the topic holds right now has been read. */
+  caughtUp(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -311,6 +328,21 @@ export class KafkaProbe {
         await waitUntil(() => until(events()), timeoutMs, `events on ${topic} (have ${messages.length})`);
         return events();
       },
+      caughtUp: async (timeoutMs = 30_000) => {
+        const ends = await this.ends(topic);
+        const read = () => {
+          const next = new Map<number, number>();
+          for (const m of messages)
+            next.set(m.partition, Math.max(next.get(m.partition) ?? 0, Number(m.offset) + 1));
+          return next;
+        };
+        // Offsets of a non-transactional topic are contiguous: the last one read is end - 1.
+        await waitUntil(
+          () => [...ends].every(([partition, end]) => (read().get(partition) ?? 0) >= end),
+          timeoutMs,
+          `the watch on ${topic} to read up to ${JSON.stringify([...ends])}`,
+        );
+      },
       stop: () => consumer.disconnect(),
     };
   }
@@ -334,6 +366,17 @@ export class KafkaProbe {
   async ends(topic: string): Promise<Map<number, number>> {
     const offsets = await this.admin.fetchTopicOffsets(topic);
     return new Map(offsets.map((p) => [p.partition, Number(p.high)]));
+  }
+
+  /** Partitions of `topic` held by each member of `group`, once the group is Stable; else undefined. */
+  async assignments(group: string, topic: string): Promise<number[][] | undefined> {
+    const { groups } = await this.admin.describeGroups([group]);
+    const described = groups[0];
+    if (described?.state !== 'Stable') return undefined;
+    return described.members.map((member) => {
+      const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
+      return decoded?.assignment[topic] ?? [];
+    });
   }
 
   async committedAtEnd(group: string, topic: string): Promise<boolean> {

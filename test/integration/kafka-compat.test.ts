@@ -18,6 +18,7 @@ import {
   Partitioners,
 } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { quietWindow } from '../helpers/worker-stack.ts';
 
 const PARTITIONS = 4;
 /** The broker's minimum (group.min.session.timeout.ms), so outliving it takes little time. */
@@ -170,7 +171,7 @@ describe('kafkajs 2.2.4 against the test broker', () => {
       },
     });
     await waitFor(() => received.length >= 4, 'the 4 new messages');
-    await new Promise((done) => setTimeout(done, 1_000)); // nothing old may trickle in
+    await quietWindow(); // nothing old may trickle in
     expect(received.map((m) => m.key).sort()).toEqual(['key-100', 'key-101', 'key-102', 'key-103']);
     await consumer.disconnect();
   });
@@ -178,6 +179,7 @@ describe('kafkajs 2.2.4 against the test broker', () => {
   it('splits the partitions between two consumers of one group and rebalances when one leaves', async () => {
     const assignments = new Map<string, number[]>();
     const heartbeats = new Map<string, number>();
+    const lastHeartbeat = new Map<string, number>();
     const received = new Map<string, Received[]>();
     const start = async (name: string) => {
       const consumer = track(
@@ -191,7 +193,10 @@ describe('kafkajs 2.2.4 against the test broker', () => {
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         assignments.set(name, [...(event.payload.memberAssignment[topic] ?? [])].sort());
       });
-      consumer.on(consumer.events.HEARTBEAT, () => heartbeats.set(name, (heartbeats.get(name) ?? 0) + 1));
+      consumer.on(consumer.events.HEARTBEAT, () => {
+        heartbeats.set(name, (heartbeats.get(name) ?? 0) + 1);
+        lastHeartbeat.set(name, Date.now());
+      });
       received.set(name, []);
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: false });
@@ -243,7 +248,11 @@ describe('kafkajs 2.2.4 against the test broker', () => {
 
     // Heartbeats keep both members in the group past the session timeout without a rebalance.
     const before = { ...Object.fromEntries(assignments) };
-    await new Promise((done) => setTimeout(done, SESSION_TIMEOUT_MS + 1_000));
+    const heartbeatsFrom = Date.now();
+    await waitFor(
+      () => ['a', 'b'].every((name) => (lastHeartbeat.get(name) ?? 0) > heartbeatsFrom + SESSION_TIMEOUT_MS),
+      'heartbeats of both members later than one session timeout from now',
+    );
     expect(heartbeats.get('a')).toBeGreaterThan(0);
     expect(heartbeats.get('b')).toBeGreaterThan(0);
     expect(Object.fromEntries(assignments)).toEqual(before);

@@ -1,12 +1,13 @@
 /**
  * The operator subcommands as an operator runs them: `kafka-worker dlq replay` SIGKILLed halfway
- * and run again re-publishes every dead letter exactly once; `status` and `dlq list` print what
- * they should; bad arguments exit 2 with the usage.
+ * and run again re-publishes every dead letter exactly once; `status`, `dlq list` and `results`
+ * print what they should; bad arguments exit 2 with the usage.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildResultMessage, type JobOutcomeEvent } from '../../src/kafka/results.ts';
 import { headerText, REPLAY_HEADERS } from '../../src/ops/dlq.ts';
 import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
-import { KafkaProbe, type TopicWatch, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
+import { KafkaProbe, quietWindow, type TopicWatch, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
 const COUNT = 2_000;
@@ -85,7 +86,7 @@ describe('kafka-worker status / dlq (CLI)', () => {
     expect(Number(match![2])).toBeGreaterThanOrEqual(beforeKill);
 
     await waitUntil(() => jobs.messages.length >= COUNT, 60_000, `${COUNT} replayed jobs`);
-    await new Promise((r) => setTimeout(r, 2_000));
+    await quietWindow(); // no duplicate follows
     const from = jobs.messages.map((m) => headerText(m.headers, REPLAY_HEADERS.replayedFrom));
     expect(from).toHaveLength(COUNT);
     expect(new Set(from).size).toBe(COUNT);
@@ -120,10 +121,92 @@ describe('kafka-worker status / dlq (CLI)', () => {
   });
 
   it('rejects bad arguments with exit code 2 and the usage', async () => {
-    for (const args of [['dlq'], ['dlq', 'replay', '--limit', '0'], ['status', '--nope']]) {
+    for (const args of [
+      ['dlq'],
+      ['dlq', 'replay', '--limit', '0'],
+      ['status', '--nope'],
+      ['results', '--last', 'x'],
+    ]) {
       const run = cli(args, env);
       expect((await run.exited).code, args.join(' ')).toBe(2);
       expect(run.stderr.join('\n')).toContain('kafka-worker dlq replay [--filter <reasons>]');
     }
+  });
+});
+
+describe('kafka-worker results (CLI)', () => {
+  const topic = uniqueName('ops-results');
+  const env = {
+    KAFKA_BROKERS: brokers,
+    KAFKA_TOPIC: topic,
+    MCP_CONSUMER_GROUP: uniqueName('ops-results-group'),
+  };
+  let probe: KafkaProbe;
+  const event = (jobID: string, i: number, failed = false): JobOutcomeEvent => ({
+    jobID,
+    jobType: 'tool-call',
+    status: failed ? 'failed' : 'succeeded',
+    ...(failed
+      ? { error: { class: 'PermanentError', reason: 'tool-error', message: `Note '${jobID}' not found.` } }
+      : { result: { tool: 'save_note', text: `Note '${jobID}' saved successfully.` } }),
+    attempts: 1,
+    durationMs: 12,
+    source: { topic, partition: 0, offset: String(i) },
+    finishedAt: new Date(Date.UTC(2020, 0, 1, 0, 0, i)).toISOString(),
+    worker: 'kafka-worker@test',
+  });
+
+  beforeAll(async () => {
+    probe = await new KafkaProbe(brokers).connect();
+    await probe.createTopics(topic, 2);
+    await produceMessages(
+      probe.kafka,
+      `${topic}.results`,
+      ['r-0', 'r-1', 'r-2', 'r-3'].map((id, i) => ({
+        ...buildResultMessage(event(id, i, i === 3), id),
+        partition: i % 2,
+      })),
+    );
+  });
+
+  afterAll(async () => {
+    await probe?.close();
+  });
+
+  it('prints the newest outcome events as readable lines, oldest first; --json as JSON lines', async () => {
+    const run = cli(['results', '--last', '2'], env);
+    expect((await run.exited).code, run.stderr.join('\n')).toBe(0);
+    expect(run.stderr).toEqual([]);
+    // The newest two of each partition are read; the newest two overall are printed.
+    expect(run.lines).toHaveLength(2);
+    expect(run.lines[0]).toMatch(
+      /^2020-01-01T00:00:02\.000Z {2}succeeded {2}r-2 {2}tool-call {2}attempts=1 {2}12ms {2}.* ago {2}\{"tool":"save_note"/,
+    );
+    expect(run.lines[1]).toMatch(
+      /^2020-01-01T00:00:03\.000Z {2}failed {5}r-3 .* tool-error: Note 'r-3' not found\.$/,
+    );
+
+    const json = cli(['results', '--json'], env);
+    expect((await json.exited).code).toBe(0);
+    expect(json.lines.map((l) => (JSON.parse(l) as JobOutcomeEvent).jobID)).toEqual([
+      'r-0',
+      'r-1',
+      'r-2',
+      'r-3',
+    ]);
+    const groups = (await probe.admin.listGroups()).groups.map((g) => g.groupId);
+    expect(groups.filter((g) => g.startsWith(env.MCP_CONSUMER_GROUP))).toEqual([]);
+  });
+
+  it('--follow prints new events as they arrive and exits 0 on SIGINT', async () => {
+    const run = cli(['results', '--follow', '--last', '1'], env);
+    await waitUntil(() => run.lines.length >= 1, 30_000, 'the newest event');
+    expect(run.lines[0]).toContain('r-3');
+    await produceMessages(probe.kafka, `${topic}.results`, [buildResultMessage(event('r-4', 4), 'r-4')]);
+    await waitUntil(() => run.lines.length >= 2, 30_000, 'the new event');
+    expect(run.lines[1]).toContain('  r-4  ');
+    run.kill('SIGINT');
+    expect((await run.exited).code).toBe(0);
+    expect(run.stderr).toEqual([]);
   });
 });

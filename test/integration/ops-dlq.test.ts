@@ -22,6 +22,7 @@ import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
 import {
   KafkaProbe,
   type Pipeline,
+  quietWindow,
   startPipeline,
   type TopicWatch,
   toolCallJob,
@@ -162,7 +163,7 @@ describe('kafka-worker dlq list / replay', () => {
     expect(filteredAgain.replayed).toBe(0);
 
     await jobs.waitFor(() => jobs.messages.length >= 8, 30_000);
-    await new Promise((r) => setTimeout(r, 1_500));
+    await quietWindow(); // no duplicate follows
     const from = jobs.messages.map((m) => headerText(m.headers, REPLAY_HEADERS.replayedFrom));
     expect(from).toHaveLength(8);
     expect(new Set(from).size).toBe(8);

@@ -84,8 +84,8 @@ describe('kafka-worker crash safety (worker processes)', () => {
       const atKill = results.events().length;
       expect(atKill).toBeLessThan(jobs.length);
 
-      // What the dead worker committed is covered by outcome events it published.
-      await new Promise((r) => setTimeout(r, 500));
+      // What the dead worker committed is covered by outcome events it published (all read).
+      await results.caughtUp();
       assertCommittedNotAheadOfHandled(await probe.committed(group, topic), results.events());
 
       const second = spawnWorker(env);
@@ -150,7 +150,7 @@ describe('kafka-worker crash safety (worker processes)', () => {
 
       // After a clean stop the committed offset of each partition is exactly one past the last
       // job it handled there: nothing handled is left uncommitted, nothing unhandled committed.
-      await new Promise((r) => setTimeout(r, 500));
+      await results.caughtUp();
       const events = results.events();
       expect(events.length).toBeLessThan(jobs.length);
       const committed = await probe.committed(group, topic);

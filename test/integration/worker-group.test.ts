@@ -63,8 +63,15 @@ describe('kafka-worker consumer group', () => {
       const a = await start(topic, group, 'worker-a');
       const b = await start(topic, group, 'worker-b');
       await waitUntil(() => a.worker.ready && b.worker.ready, 30_000, 'both workers in the group');
-      // Settle: the first worker's solo assignment is replaced by the shared one.
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The first worker's solo assignment is replaced by the shared one: both hold partitions.
+      await waitUntil(
+        async () => {
+          const held = await probe.assignments(group, topic);
+          return held?.length === 2 && held.every((p) => p.length > 0);
+        },
+        30_000,
+        'the four partitions shared by both workers',
+      );
       const before = results.events().length;
       const jobs = Array.from({ length: 400 }, (_, i) =>
         saveNoteJob(uniqueName(`split-${i}`), uniqueName('split')),

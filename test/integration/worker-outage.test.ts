@@ -10,6 +10,7 @@ import { connectStreamable } from '../helpers/mcp-server.ts';
 import {
   type InProcessWorker,
   KafkaProbe,
+  quietWindow,
   type ServerProcess,
   saveNoteJob,
   spawnServer,
@@ -35,6 +36,14 @@ async function countNotes(url: string, prefix: string): Promise<number> {
   } finally {
     await client.close();
   }
+}
+
+/** Retries the worker counted, for one reason or all. */
+async function retries(worker: InProcessWorker, reason?: string): Promise<number> {
+  const { values } = await worker.metrics.retries.get();
+  return values
+    .filter((v) => reason === undefined || v.labels.reason === reason)
+    .reduce((n, v) => n + v.value, 0);
 }
 
 describe('kafka-worker during an MCP server outage', () => {
@@ -87,15 +96,17 @@ describe('kafka-worker during an MCP server outage', () => {
       saveNoteJob(uniqueName(`outage-${i}`), `${prefix} ${i}`),
     );
     await probe.produceJobs(topic, jobs);
-    await new Promise((r) => setTimeout(r, 4_000));
+    // The worker tries, finds the server gone and waits: seen in its retry counter. Then nothing
+    // may be handled, committed or dead-lettered.
+    await waitUntil(
+      async () => (await retries(worker, 'server-unavailable')) >= 3,
+      30_000,
+      'the worker to retry against the stopped server',
+    );
+    await quietWindow();
     expect(results.events()).toHaveLength(1);
     expect(await probe.committed(group, topic)).toEqual(committedBefore);
     expect(dlq.messages).toHaveLength(0);
-    expect(
-      await worker.metrics.retries
-        .get()
-        .then((m) => m.values.some((v) => v.labels.reason === 'server-unavailable')),
-    ).toBe(true);
 
     server = await spawnServer({ notesDb, port: server.port });
     const events = await results.waitFor((e) => e.length >= 31, 60_000);
@@ -119,9 +130,17 @@ describe('kafka-worker during an MCP server outage', () => {
     const before = results.events().length;
     await probe.produceJobs(topic, jobs);
     await results.waitFor((e) => e.length >= before + 20, 30_000);
+    const retriesBefore = await retries(worker);
     server.process.child.kill('SIGKILL');
     await server.process.exited;
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Restart only once the worker has met the dead server (or, on a fast machine, had finished).
+    await waitUntil(
+      async () =>
+        (await retries(worker)) > retriesBefore ||
+        new Set(results.events().map((e) => e.jobID)).size >= before + jobs.length,
+      30_000,
+      'the worker to notice the killed server',
+    );
     server = await spawnServer({ notesDb, port: server.port });
 
     const events = await results.waitFor(

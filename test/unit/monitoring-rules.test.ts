@@ -37,9 +37,12 @@ function scratchDir(): string {
   return dir;
 }
 
-it.runIf(!hasPromtool && inCi)('promtool is installed (CI=true checks the rules, it never skips them)', () => {
-  expect.fail('promtool not found: apt-get install -y prometheus (.ci/run does this as root)');
-});
+it.runIf(!hasPromtool && inCi)(
+  'promtool is installed (CI=true checks the rules, it never skips them)',
+  () => {
+    expect.fail('promtool not found: apt-get install -y prometheus (.ci/run does this as root)');
+  },
+);
 
 describe.skipIf(!hasPromtool)('promtool', () => {
   it('check rules: alerts.yml is valid rule syntax', () => {
