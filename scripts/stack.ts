@@ -125,7 +125,7 @@ async function startAll() {
   if (stopping) return;
   say(`kafka-worker ready (metrics at http://127.0.0.1:${metricsPort}/metrics)`);
   say(`send a job: KAFKA_BROKERS=${brokers} npm run enqueue -- --file examples/save-note.json`);
-  say('Ctrl-C stops everything');
+  say(`Ctrl-C (or SIGTERM to pid ${process.pid}) stops everything`);
 }
 
 try {
