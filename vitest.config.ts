@@ -18,6 +18,9 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
+          // A safety net, not a speed goal: the tests' own waits (up to 120 s for a stream of jobs
+          // on a loaded 2-core machine) must end first, so a failure names what it waited for.
+          testTimeout: 240_000,
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
         },
