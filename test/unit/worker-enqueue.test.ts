@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseJobsText, validateJobs } from '../../src/worker/enqueue.ts';
+import { JobsFileError, parseJobsText, readJobsFile, validateJobs } from '../../src/worker/enqueue.ts';
 import { createDefaultJobRegistry } from '../../src/worker/handlers/index.ts';
 
 const registry = createDefaultJobRegistry();
@@ -40,6 +41,30 @@ describe('enqueue: parsing and validation', () => {
       const { jobs, errors } = validateJobs(parseJobsText(example(file)), registry);
       expect(errors, file).toEqual([]);
       expect(jobs.length, file).toBeGreaterThan(0);
+    }
+  });
+
+  it('readJobsFile: the jobs of a file, or one error naming the file and every bad job', () => {
+    const examples = resolve(import.meta.dirname, '../../examples');
+    expect(readJobsFile(resolve(examples, 'save-note.json'), registry).map((j) => j.jobID)).toEqual([
+      'save-note-example-1',
+    ]);
+    expect(() => readJobsFile(resolve(examples, 'missing.json'), registry)).toThrow(
+      /^cannot read .*missing\.json: ENOENT/,
+    );
+    const dir = mkdtempSync(resolve(tmpdir(), 'enqueue-'));
+    try {
+      const bad = resolve(dir, 'bad.jsonl');
+      writeFileSync(
+        bad,
+        '{"jobID":"a","jobType":"tool-call","payload":{}}\n{"jobID":"b","jobType":"nope"}\n',
+      );
+      expect(() => readJobsFile(bad, registry)).toThrow(JobsFileError);
+      expect(() => readJobsFile(bad, registry)).toThrow(
+        /bad\.jsonl: 2 invalid job\(s\), nothing sent:\n {2}job #1: .*\n {2}job #2: /,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
