@@ -4,7 +4,7 @@
  * it in (createdAt desc, title asc) order, so pages never repeat or skip a note even
  * while notes are added or removed. Only cursors of this exact shape are accepted.
  */
-import { DEFAULT_LIST_LIMIT, InvalidCursorError, MAX_LIST_LIMIT } from './store.ts';
+import { DEFAULT_LIST_LIMIT, InvalidCursorError, MAX_COMPLETION_LIMIT, MAX_LIST_LIMIT } from './store.ts';
 
 export interface ListingKey {
   createdAt: string;
@@ -46,6 +46,12 @@ export function decodeCursor(cursor: string): ListingKey {
 export function clampLimit(limit: number | undefined): number {
   if (limit === undefined || !Number.isFinite(limit)) return DEFAULT_LIST_LIMIT;
   return Math.min(MAX_LIST_LIMIT, Math.max(1, Math.trunc(limit)));
+}
+
+/** A requested completion size made safe: integers in 1..MAX_COMPLETION_LIMIT, the maximum when absent. */
+export function clampCompletionLimit(limit: number | undefined): number {
+  if (limit === undefined || !Number.isFinite(limit)) return MAX_COMPLETION_LIMIT;
+  return Math.min(MAX_COMPLETION_LIMIT, Math.max(1, Math.trunc(limit)));
 }
 
 /**

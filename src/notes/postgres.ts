@@ -10,21 +10,29 @@
  * `LIKE '%folded keyword%'` on them, which the trigram indexes serve for keywords of 3+
  * characters and which does not depend on the database's locale.
  *
+ * Title completion: a btree index on (title_folded, title) serves a prefix as a range.
+ *
+ * Change feed: saveNote and deleteNote NOTIFY `notes_changed` in the statement that writes
+ * (see pg-change-feed.ts), so every replica's listeners hear every change at commit.
+ *
  * The connection URL is never logged: it may carry a password.
  */
 import pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
-import { clampLimit, decodeCursor, encodeCursor } from './cursor.ts';
-import { foldForSearch, likeContainsPattern } from './search.ts';
+import { clampCompletionLimit, clampLimit, decodeCursor, encodeCursor } from './cursor.ts';
+import { NOTES_CHANNEL, notifyTitle, PgChangeFeed } from './pg-change-feed.ts';
+import { foldForSearch, likeContainsPattern, prefixRange } from './search.ts';
 import type {
   CatalogEntry,
   IdempotentResult,
   Note,
+  NoteChangeListener,
   NoteSummary,
   NotesExport,
   NotesPage,
   NotesStore,
   SearchResult,
+  TitleCompletion,
 } from './store.ts';
 import { assertStorableText, idempotentResultFromRow } from './store.ts';
 
@@ -68,6 +76,10 @@ const MIGRATIONS: string[] = [
   `,
   // The request a key was first used for: a reuse with other arguments is refused.
   `ALTER TABLE idempotency ADD COLUMN fingerprint text;`,
+  // Title completion: a case-insensitive prefix is a range over the folded title.
+  `
+  CREATE INDEX notes_title_prefix ON notes (title_folded, title);
+  `,
 ];
 
 export const POSTGRES_SEARCH_SQL = `
@@ -75,6 +87,35 @@ export const POSTGRES_SEARCH_SQL = `
   WHERE title_folded LIKE $1 OR content_folded LIKE $1
   ORDER BY created_at DESC, title ASC
   LIMIT $2`;
+
+/** Title completion: an index range over the folded title (see prefixRange). */
+export const POSTGRES_COMPLETE_SQL = `
+  SELECT title FROM notes WHERE title_folded >= $1 AND ($2::text IS NULL OR title_folded < $2)
+  ORDER BY title_folded, title LIMIT $3`;
+const COMPLETE_COUNT_SQL = `
+  SELECT count(*) AS n FROM notes WHERE title_folded >= $1 AND ($2::text IS NULL OR title_folded < $2)`;
+
+const SAVE_SQL = `
+  WITH saved AS (
+    INSERT INTO notes (title, content, title_folded, content_folded, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $5)
+    ON CONFLICT (title) DO UPDATE SET
+      content = EXCLUDED.content,
+      content_folded = EXCLUDED.content_folded,
+      updated_at = GREATEST(EXCLUDED.updated_at, notes.created_at, notes.updated_at)
+    RETURNING created_at, updated_at, (xmax = 0) AS created
+  )
+  SELECT created_at, updated_at, created,
+    pg_notify('${NOTES_CHANNEL}', json_build_object(
+      'kind', CASE WHEN created THEN 'created' ELSE 'updated' END, 'title', $6::text,
+      'schema', current_schema())::text)
+  FROM saved`;
+
+const DELETE_SQL = `
+  WITH gone AS (DELETE FROM notes WHERE title = $1 RETURNING title)
+  SELECT pg_notify('${NOTES_CHANNEL}', json_build_object(
+    'kind', 'deleted', 'title', $2::text, 'schema', current_schema())::text)
+  FROM gone`;
 
 const LIST_FIRST_SQL = `
   SELECT title, created_at, updated_at FROM notes
@@ -120,7 +161,7 @@ export async function openPostgresNotesStore(options: PostgresNotesStoreOptions)
     throw err;
   }
   logger.info({ backend: 'postgres', poolSize: options.poolSize ?? 10 }, 'notes store opened');
-  return new PostgresNotesStore(pool, logger);
+  return new PostgresNotesStore(pool, logger, new PgChangeFeed({ url: options.url, logger }));
 }
 
 async function migrate(pool: pg.Pool, logger: Logger): Promise<void> {
@@ -156,11 +197,13 @@ class PostgresNotesStore implements NotesStore {
   readonly backend = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #logger: Logger;
+  readonly #changes: PgChangeFeed;
   #closed = false;
 
-  constructor(pool: pg.Pool, logger: Logger) {
+  constructor(pool: pg.Pool, logger: Logger, changes: PgChangeFeed) {
     this.#pool = pool;
     this.#logger = logger;
+    this.#changes = changes;
   }
 
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
@@ -170,14 +213,8 @@ class PostgresNotesStore implements NotesStore {
     // updated_at never goes below created_at or the previous updated_at, even when clocks
     // of different replicas disagree or two saves share a millisecond.
     const { rows } = await this.#pool.query<{ created_at: Date; updated_at: Date; created: boolean }>(
-      `INSERT INTO notes (title, content, title_folded, content_folded, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $5)
-       ON CONFLICT (title) DO UPDATE SET
-         content = EXCLUDED.content,
-         content_folded = EXCLUDED.content_folded,
-         updated_at = GREATEST(EXCLUDED.updated_at, notes.created_at, notes.updated_at)
-       RETURNING created_at, updated_at, (xmax = 0) AS created`,
-      [title, content, foldForSearch(title), foldForSearch(content), now],
+      SAVE_SQL,
+      [title, content, foldForSearch(title), foldForSearch(content), now, notifyTitle(title)],
     );
     const row = rows[0]!;
     return {
@@ -218,8 +255,24 @@ class PostgresNotesStore implements NotesStore {
 
   async deleteNote(title: string): Promise<boolean> {
     assertStorableText('title', title);
-    const { rowCount } = await this.#pool.query('DELETE FROM notes WHERE title = $1', [title]);
+    const { rowCount } = await this.#pool.query(DELETE_SQL, [title, notifyTitle(title)]);
     return (rowCount ?? 0) > 0;
+  }
+
+  async completeTitles(prefix: string, options: { limit?: number } = {}): Promise<TitleCompletion> {
+    const limit = clampCompletionLimit(options.limit);
+    const { lower, upper } = prefixRange(foldForSearch(prefix));
+    const bounds = [lower, upper ?? null];
+    const { rows } = await this.#pool.query<{ title: string }>(POSTGRES_COMPLETE_SQL, [...bounds, limit]);
+    const total =
+      rows.length < limit
+        ? rows.length
+        : Number((await this.#pool.query<{ n: string }>(COMPLETE_COUNT_SQL, bounds)).rows[0]!.n);
+    return { titles: rows.map((r) => r.title), total, hasMore: total > rows.length };
+  }
+
+  watchNoteChanges(listener: NoteChangeListener): Promise<() => void> {
+    return this.#changes.watch(listener);
   }
 
   async countNotes(): Promise<number> {
@@ -333,6 +386,7 @@ class PostgresNotesStore implements NotesStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#changes.close();
     await this.#pool.end();
     this.#logger.info({ backend: 'postgres' }, 'notes store closed');
   }
@@ -342,7 +396,7 @@ class PostgresNotesStore implements NotesStore {
     return (await this.#pool.query(sql, params)).rows;
   }
 
-  /** Inserts new notes (timestamps as given) in one statement; a taken title fails it. */
+  /** Inserts new notes (timestamps as given) in one statement, announcing nothing; a taken title fails it. */
   async bulkInsert(notes: Note[]): Promise<void> {
     await this.#pool.query(
       `INSERT INTO notes (title, content, title_folded, content_folded, created_at, updated_at)

@@ -33,3 +33,22 @@ export function noteMatches(title: string, content: string, foldedKeyword: strin
 export function likeContainsPattern(keyword: string): string {
   return `%${keyword.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
+
+/**
+ * The index range holding every folded title that starts with `foldedPrefix`: `[lower, upper)`
+ * in code point order (SQLite BINARY and PostgreSQL "C" compare UTF-8 bytes, which orders
+ * the same). `upper` is the prefix with its last code point incremented — skipping the
+ * surrogate block, which no string contains — and is absent when no string follows every
+ * string with this prefix (the empty prefix, or one made only of U+10FFFF).
+ */
+export function prefixRange(foldedPrefix: string): { lower: string; upper: string | undefined } {
+  const points = [...foldedPrefix].map((c) => c.codePointAt(0)!);
+  while (points.length > 0) {
+    const last = points.pop()!;
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return { lower: foldedPrefix, upper: String.fromCodePoint(...points, next) };
+    }
+  }
+  return { lower: foldedPrefix, upper: undefined };
+}

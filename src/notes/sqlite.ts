@@ -19,17 +19,26 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../observability/logger.ts';
-import { clampLimit, compareListing, decodeCursor, encodeCursor } from './cursor.ts';
-import { codePointLength, foldForSearch, INDEXED_KEYWORD_MIN_CHARS, noteMatches } from './search.ts';
+import { clampCompletionLimit, clampLimit, compareListing, decodeCursor, encodeCursor } from './cursor.ts';
+import {
+  codePointLength,
+  foldForSearch,
+  INDEXED_KEYWORD_MIN_CHARS,
+  noteMatches,
+  prefixRange,
+} from './search.ts';
 import type {
   CatalogEntry,
   IdempotentResult,
   Note,
+  NoteChange,
+  NoteChangeListener,
   NoteSummary,
   NotesExport,
   NotesPage,
   NotesStore,
   SearchResult,
+  TitleCompletion,
 } from './store.ts';
 import { assertStorableText, idempotentResultFromRow } from './store.ts';
 
@@ -83,6 +92,12 @@ const MIGRATIONS: string[] = [
   `,
   // The request a key was first used for: a reuse with other arguments is refused.
   `ALTER TABLE idempotency ADD COLUMN fingerprint TEXT;`,
+  // Title completion: a case-insensitive prefix is a range over the folded title.
+  `
+  ALTER TABLE notes ADD COLUMN title_folded TEXT NOT NULL DEFAULT '';
+  UPDATE notes SET title_folded = notes_fold(title);
+  CREATE INDEX notes_title_folded ON notes (title_folded, title);
+  `,
 ];
 
 /** The FTS5 query for a literal substring: one quoted phrase, inner quotes doubled. */
@@ -101,6 +116,15 @@ export const SQLITE_SEARCH_INDEXED_SQL = `
   WHERE notes_fts MATCH ?
   ORDER BY notes_fts.rowid DESC
   LIMIT ?`;
+
+/** Title completion: an index range over the folded title (see prefixRange). */
+export const SQLITE_COMPLETE_SQL = `
+  SELECT title FROM notes WHERE title_folded >= ? AND title_folded < ?
+  ORDER BY title_folded, title LIMIT ?`;
+const COMPLETE_COUNT_SQL = 'SELECT count(*) AS n FROM notes WHERE title_folded >= ? AND title_folded < ?';
+const COMPLETE_UNBOUNDED_SQL = `
+  SELECT title FROM notes WHERE title_folded >= ? ORDER BY title_folded, title LIMIT ?`;
+const COMPLETE_UNBOUNDED_COUNT_SQL = 'SELECT count(*) AS n FROM notes WHERE title_folded >= ?';
 
 /** One chunk of a scan in listing order, each note flagged by the exact (JavaScript) predicate. */
 const SEARCH_SCAN_FIRST_SQL = `
@@ -212,6 +236,8 @@ class SqliteNotesStore implements NotesStore {
   readonly #db: DatabaseSync;
   readonly #logger: Logger;
   readonly #statements = new Map<string, StatementSync>();
+  /** In process only: another process writing the same file is not seen (use PostgreSQL for replicas). */
+  readonly #listeners = new Set<NoteChangeListener>();
   #closed = false;
 
   constructor(db: DatabaseSync, logger: Logger) {
@@ -245,9 +271,25 @@ class SqliteNotesStore implements NotesStore {
     }
   }
 
+  #notify(change: NoteChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#logger.warn({ err }, 'note change listener failed');
+      }
+    }
+  }
+
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
     assertStorableText('title', title);
     assertStorableText('content', content);
+    const saved = this.#save(title, content);
+    this.#notify({ kind: saved.created ? 'created' : 'updated', title });
+    return saved;
+  }
+
+  #save(title: string, content: string): { note: Note; created: boolean } {
     const bytes = Buffer.byteLength(content, 'utf8');
     return this.#transaction('IMMEDIATE', () => {
       const existing = this.#sql('SELECT created_at, updated_at FROM notes WHERE title = ?').get(title) as
@@ -265,8 +307,8 @@ class SqliteNotesStore implements NotesStore {
       }
       const now = new Date().toISOString();
       this.#sql(
-        'INSERT INTO notes (title, content, content_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
-      ).run(title, content, bytes, now, now);
+        'INSERT INTO notes (title, title_folded, content, content_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(title, foldForSearch(title), content, bytes, now, now);
       return { note: { title, content, createdAt: now, updatedAt: now }, created: true };
     });
   }
@@ -345,7 +387,38 @@ class SqliteNotesStore implements NotesStore {
 
   async deleteNote(title: string): Promise<boolean> {
     assertStorableText('title', title);
-    return Number(this.#sql('DELETE FROM notes WHERE title = ?').run(title).changes) > 0;
+    const deleted = Number(this.#sql('DELETE FROM notes WHERE title = ?').run(title).changes) > 0;
+    if (deleted) this.#notify({ kind: 'deleted', title });
+    return deleted;
+  }
+
+  async completeTitles(prefix: string, options: { limit?: number } = {}): Promise<TitleCompletion> {
+    const limit = clampCompletionLimit(options.limit);
+    const { lower, upper } = prefixRange(foldForSearch(prefix));
+    const bounds: SQLInputValue[] = upper === undefined ? [lower] : [lower, upper];
+    const rows = this.#sql(upper === undefined ? COMPLETE_UNBOUNDED_SQL : SQLITE_COMPLETE_SQL).all(
+      ...bounds,
+      limit,
+    ) as unknown as Array<{ title: string }>;
+    const total =
+      rows.length < limit
+        ? rows.length
+        : Number(
+            (
+              this.#sql(upper === undefined ? COMPLETE_UNBOUNDED_COUNT_SQL : COMPLETE_COUNT_SQL).get(
+                ...bounds,
+              ) as { n: number }
+            ).n,
+          );
+    return { titles: rows.map((r) => r.title), total, hasMore: total > rows.length };
+  }
+
+  async watchNoteChanges(listener: NoteChangeListener): Promise<() => void> {
+    const entry = (change: NoteChange) => listener(change);
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
   }
 
   async countNotes(): Promise<number> {
@@ -443,6 +516,7 @@ class SqliteNotesStore implements NotesStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#listeners.clear();
     this.#statements.clear();
     this.#db.close();
     this.#logger.info({ backend: 'sqlite' }, 'notes store closed');
@@ -453,14 +527,21 @@ class SqliteNotesStore implements NotesStore {
     return this.#sql(sql).all(...params);
   }
 
-  /** Inserts new notes in one transaction (seeding for benchmarks and tests); a taken title fails it. */
+  /** Inserts new notes in one transaction (seeding for benchmarks and tests; no change is announced); a taken title fails it. */
   bulkInsert(notes: Note[]): void {
     this.#transaction('IMMEDIATE', () => {
       const insert = this.#sql(
-        'INSERT INTO notes (title, content, content_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO notes (title, title_folded, content, content_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
       );
       for (const n of notes) {
-        insert.run(n.title, n.content, Buffer.byteLength(n.content, 'utf8'), n.createdAt, n.updatedAt);
+        insert.run(
+          n.title,
+          foldForSearch(n.title),
+          n.content,
+          Buffer.byteLength(n.content, 'utf8'),
+          n.createdAt,
+          n.updatedAt,
+        );
       }
     });
   }

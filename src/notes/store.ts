@@ -7,7 +7,11 @@
  * - `listNotes` is newest first by (createdAt desc, title asc) and paginates with an opaque cursor;
  * - `searchNotes` is a case-insensitive substring match on title or content (the seed's semantics),
  *   served by an index (FTS5 trigram / pg_trgm) for keywords of 3+ characters;
- * - timestamps are ISO-8601 UTC strings with millisecond precision.
+ * - timestamps are ISO-8601 UTC strings with millisecond precision;
+ * - `completeTitles` is a case-insensitive prefix match on the folded title, served by an
+ *   index range, in (folded title, title) order;
+ * - every committed note change reaches the `watchNoteChanges` listeners (PostgreSQL: of every
+ *   store on the same database, through LISTEN/NOTIFY; SQLite: of this store, in process).
  */
 
 export interface Note {
@@ -42,6 +46,21 @@ export interface NotesExport {
   total: number;
   truncated: boolean;
 }
+
+export interface TitleCompletion {
+  /** Matching titles, at most the requested limit. */
+  titles: string[];
+  /** How many titles match in all. */
+  total: number;
+  hasMore: boolean;
+}
+
+/**
+ * A committed change to one note, or `resync`: changes may have been missed (the change feed
+ * reconnected), so a listener should treat every note as possibly changed.
+ */
+export type NoteChange = { kind: 'created' | 'updated' | 'deleted'; title: string } | { kind: 'resync' };
+export type NoteChangeListener = (change: NoteChange) => void;
 
 /** One `server_initialize` outcome, kept by server name (latest wins). */
 export interface CatalogEntry {
@@ -97,6 +116,13 @@ export interface NotesStore {
   searchNotes(keyword: string, options?: { limit?: number }): Promise<SearchResult>;
   deleteNote(title: string): Promise<boolean>;
   countNotes(): Promise<number>;
+  /** Titles starting with `prefix`, case-insensitively; `limit` is 1..MAX_COMPLETION_LIMIT (default). */
+  completeTitles(prefix: string, options?: { limit?: number }): Promise<TitleCompletion>;
+  /**
+   * Calls `listener` after every committed note change; resolves once changes are being
+   * watched (for PostgreSQL: once LISTEN is active). The returned function stops watching.
+   */
+  watchNoteChanges(listener: NoteChangeListener): Promise<() => void>;
   exportNotes(options: { maxBytes: number }): Promise<NotesExport>;
 
   upsertCatalogEntry(entry: CatalogEntry): Promise<void>;
@@ -142,3 +168,5 @@ export class InvalidCursorError extends Error {
 
 export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 500;
+/** The most completion values one answer carries (the MCP specification's cap). */
+export const MAX_COMPLETION_LIMIT = 100;

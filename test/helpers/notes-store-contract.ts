@@ -10,8 +10,10 @@ import {
   DEFAULT_LIST_LIMIT,
   InvalidCursorError,
   InvalidNoteInputError,
+  MAX_COMPLETION_LIMIT,
   MAX_LIST_LIMIT,
   type Note,
+  type NoteChange,
   type NotesStore,
 } from '../../src/notes/store.ts';
 
@@ -30,6 +32,30 @@ export interface NotesStoreBackend {
   indexedPlan: RegExp;
   /** What a plan that reads every note contains. */
   fullScanPlan: RegExp;
+  /** The query plan, as text, of the title completion the store runs for `prefix`. */
+  completionPlan(store: NotesStore, prefix: string): Promise<string>;
+  /** What a completion plan served by the folded-title index contains. */
+  completionIndexedPlan: RegExp;
+  /** True when a change made through another store on the same data reaches this store's listeners. */
+  sharedChanges: boolean;
+}
+
+/** Collects the changes a store announces; `waitFor` resolves once `count` have arrived. */
+export async function collectChanges(store: NotesStore) {
+  const changes: NoteChange[] = [];
+  let wake = () => {};
+  const stop = await store.watchNoteChanges((change) => {
+    changes.push(change);
+    wake();
+  });
+  return {
+    changes,
+    stop,
+    async waitFor(count: number): Promise<NoteChange[]> {
+      while (changes.length < count) await new Promise<void>((resolve) => (wake = resolve));
+      return changes;
+    },
+  };
 }
 
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -749,6 +775,142 @@ export function describeNotesStoreContract(name: string, backend: () => NotesSto
         expect(await store.getIdempotentResult('old-1')).toBeUndefined();
         expect((await store.getIdempotentResult('new-1'))?.result).toBe(3);
         expect(await store.pruneIdempotentResults(cutoff)).toBe(0);
+      });
+    });
+
+    describe('title completion', () => {
+      const complete = async (prefix: string, limit?: number) =>
+        store.completeTitles(prefix, limit === undefined ? {} : { limit });
+
+      it('completes a prefix case-insensitively, in folded-title order, with the titles as saved', async () => {
+        for (const title of [
+          'Meeting notes',
+          'meeting agenda',
+          'MEETUP',
+          'Memo',
+          'Budget',
+          'Ärger',
+          'ärmel',
+          '100% done',
+          '100_x',
+          '100 plain',
+          'Ωmega',
+        ]) {
+          await store.saveNote(title, 'x');
+        }
+        expect(await complete('mee')).toEqual({
+          titles: ['meeting agenda', 'Meeting notes', 'MEETUP'],
+          total: 3,
+          hasMore: false,
+        });
+        expect((await complete('MEETING ')).titles).toEqual(['meeting agenda', 'Meeting notes']);
+        expect((await complete('Meeting notes')).titles).toEqual(['Meeting notes']);
+        expect((await complete('Meeting notes!')).titles).toEqual([]);
+        expect((await complete('ÄR')).titles).toEqual(['Ärger', 'ärmel']);
+        expect((await complete('ωME')).titles).toEqual(['Ωmega']);
+        // LIKE metacharacters are literal.
+        expect((await complete('100%')).titles).toEqual(['100% done']);
+        expect((await complete('100_')).titles).toEqual(['100_x']);
+        expect((await complete('100')).titles).toEqual(['100 plain', '100% done', '100_x']);
+        expect(await complete('zzz')).toEqual({ titles: [], total: 0, hasMore: false });
+        const all = await complete('');
+        expect(all.total).toBe(11);
+        expect(all.titles[0]).toBe('100 plain');
+        expect(all.titles.at(-1)).toBe('Ωmega');
+      });
+
+      it(`returns at most ${MAX_COMPLETION_LIMIT} titles, with the total and whether more match`, async () => {
+        const base = Date.UTC(2024, 0, 1);
+        await b.seed(
+          store,
+          [
+            ...Array.from({ length: 250 }, (_, i) => `Item ${String(i).padStart(3, '0')}`),
+            'Other',
+            'Items are everywhere',
+          ].map((title, i) => ({ title, content: '', createdAt: iso(base + i), updatedAt: iso(base + i) })),
+        );
+        const first = await complete('item');
+        expect(first.titles).toHaveLength(MAX_COMPLETION_LIMIT);
+        expect(first.titles[0]).toBe('Item 000');
+        expect(first.titles.at(-1)).toBe('Item 099');
+        expect(first).toMatchObject({ total: 251, hasMore: true });
+        expect(await complete('ITEM 2')).toMatchObject({ total: 50, hasMore: false });
+        expect((await complete('item 2')).titles).toHaveLength(50);
+        expect(await complete('item', 5)).toEqual({
+          titles: ['Item 000', 'Item 001', 'Item 002', 'Item 003', 'Item 004'],
+          total: 251,
+          hasMore: true,
+        });
+        expect((await complete('item', 1_000)).titles).toHaveLength(MAX_COMPLETION_LIMIT);
+        expect(await complete('items')).toEqual({
+          titles: ['Items are everywhere'],
+          total: 1,
+          hasMore: false,
+        });
+      });
+
+      it('completes through the folded-title index', async () => {
+        const base = Date.UTC(2023, 0, 1);
+        await b.seed(
+          store,
+          Array.from({ length: 2_000 }, (_, i) => ({
+            title: `Seeded ${i}`,
+            content: 'body',
+            createdAt: iso(base + i),
+            updatedAt: iso(base + i),
+          })),
+        );
+        await b.analyze(store);
+        const plan = await b.completionPlan(store, 'seeded 19');
+        expect(plan).toMatch(b.completionIndexedPlan);
+        expect(plan).not.toMatch(b.fullScanPlan);
+        expect(await complete('SEEDED 199')).toMatchObject({ total: 11, hasMore: false });
+      });
+    });
+
+    describe('change feed', () => {
+      it('announces created, updated and deleted notes in commit order, and nothing for a missing note', async () => {
+        const feed = await collectChanges(store);
+        await store.saveNote('Watched', 'v1');
+        await store.saveNote('Watched', 'v2');
+        expect(await store.deleteNote('Never existed')).toBe(false);
+        await store.deleteNote('Watched');
+        await store.saveNote('Marker', 'last');
+        expect(await feed.waitFor(4)).toEqual([
+          { kind: 'created', title: 'Watched' },
+          { kind: 'updated', title: 'Watched' },
+          { kind: 'deleted', title: 'Watched' },
+          { kind: 'created', title: 'Marker' },
+        ]);
+        feed.stop();
+      });
+
+      it('stops calling a listener once it unsubscribes', async () => {
+        const stopped = await collectChanges(store);
+        const watching = await collectChanges(store);
+        await store.saveNote('Before', 'x');
+        await stopped.waitFor(1);
+        await watching.waitFor(1);
+        stopped.stop();
+        await store.saveNote('After', 'x');
+        // Both listeners are called for the same change in one pass: once `watching` has it,
+        // `stopped` would have it too had it not unsubscribed.
+        await watching.waitFor(2);
+        expect(stopped.changes).toEqual([{ kind: 'created', title: 'Before' }]);
+        watching.stop();
+      });
+
+      it('announces changes made through another store on the same data', async (ctx) => {
+        if (!b.sharedChanges) ctx.skip();
+        const other = await open();
+        const feed = await collectChanges(store);
+        await other.saveNote('From elsewhere', 'x');
+        await other.deleteNote('From elsewhere');
+        expect(await feed.waitFor(2)).toEqual([
+          { kind: 'created', title: 'From elsewhere' },
+          { kind: 'deleted', title: 'From elsewhere' },
+        ]);
+        feed.stop();
       });
     });
 

@@ -9,22 +9,29 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openNotesStore } from '../../src/notes/open.ts';
+import { NOTIFY_TITLE_MAX_BYTES } from '../../src/notes/pg-change-feed.ts';
 import {
   bulkInsertPostgresNotes,
   openPostgresNotesStore,
+  POSTGRES_COMPLETE_SQL,
   POSTGRES_SEARCH_SQL,
   postgresQuery,
 } from '../../src/notes/postgres.ts';
-import { likeContainsPattern } from '../../src/notes/search.ts';
+import { likeContainsPattern, prefixRange } from '../../src/notes/search.ts';
 import {
   bulkInsertSqliteNotes,
   ftsPhrase,
   openSqliteNotesStore,
+  SQLITE_COMPLETE_SQL,
   SQLITE_SEARCH_INDEXED_SQL,
   sqliteQuery,
 } from '../../src/notes/sqlite.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { describeNotesStoreContract, type NotesStoreBackend } from '../helpers/notes-store-contract.ts';
+import {
+  collectChanges,
+  describeNotesStoreContract,
+  type NotesStoreBackend,
+} from '../helpers/notes-store-contract.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 const logger = silentLogger();
@@ -55,6 +62,19 @@ const sqliteBackend = (path: () => string, persistent: boolean): NotesStoreBacke
   indexedPlan: /SCAN notes_fts VIRTUAL TABLE INDEX \d+:M/,
   // A scan of the notes table itself (the index-backed plan only looks notes up by rowid).
   fullScanPlan: /\bSCAN (notes|n)(\s|$)/m,
+  completionPlan: async (store, prefix) => {
+    const { lower, upper } = prefixRange(prefix.toLowerCase());
+    return (
+      sqliteQuery(store, `EXPLAIN QUERY PLAN ${SQLITE_COMPLETE_SQL}`, lower, upper!, 100) as Array<{
+        detail: string;
+      }>
+    )
+      .map((r) => r.detail)
+      .join('\n');
+  },
+  completionIndexedPlan:
+    /SEARCH notes USING (COVERING )?INDEX notes_title_folded \(title_folded>\? AND title_folded<\?\)/,
+  sharedChanges: false,
 });
 
 describe('SQLite file', () => {
@@ -70,7 +90,7 @@ describe('SQLite file', () => {
     const store = await openSqliteNotesStore({ path, logger });
     try {
       expect(sqliteQuery(store, 'PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
-      expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 2 }]);
+      expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 3 }]);
     } finally {
       await store.close();
     }
@@ -128,6 +148,14 @@ describe('PostgreSQL', () => {
     indexedPlan:
       /Bitmap Index Scan on notes_content_trgm[\s\S]*Bitmap Index Scan on notes_title_trgm|Bitmap Index Scan on notes_title_trgm[\s\S]*Bitmap Index Scan on notes_content_trgm/,
     fullScanPlan: /Seq Scan on notes|Index Scan using notes_listing/,
+    completionPlan: async (store, prefix) => {
+      const { lower, upper } = prefixRange(prefix.toLowerCase());
+      return (await postgresQuery(store, `EXPLAIN ${POSTGRES_COMPLETE_SQL}`, [lower, upper ?? null, 100]))
+        .map((r) => String(r['QUERY PLAN']))
+        .join('\n');
+    },
+    completionIndexedPlan: /Index (Only )?Scan using notes_title_prefix/,
+    sharedChanges: true,
   }));
 
   it('orders titles by code point whatever the database collation', async () => {
@@ -145,6 +173,39 @@ describe('PostgreSQL', () => {
         { attname: 'title_folded', collname: 'C' },
       ]);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('reconnects a lost change feed, announces a resync, and hears changes again', async () => {
+    const url = await freshSchemaUrl();
+    const store = await openPostgresNotesStore({ url, logger, poolSize: 2 });
+    try {
+      const feed = await collectChanges(store);
+      const { rows } = await admin.query(
+        `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+         WHERE application_name = 'mcp-hybrid-notes-listen' AND datname = current_database()`,
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      expect(await feed.waitFor(1)).toEqual([{ kind: 'resync' }]);
+      await store.saveNote('After reconnect', 'x');
+      expect((await feed.waitFor(2))[1]).toEqual({ kind: 'created', title: 'After reconnect' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('announces a resync for a title too long to carry in a NOTIFY payload, and hears only its own schema', async () => {
+    const store = await openPostgresNotesStore({ url: await freshSchemaUrl(), logger, poolSize: 2 });
+    const neighbour = await openPostgresNotesStore({ url: await freshSchemaUrl(), logger, poolSize: 2 });
+    try {
+      const feed = await collectChanges(store);
+      await neighbour.saveNote('Other schema', 'x');
+      await store.saveNote('y'.repeat(NOTIFY_TITLE_MAX_BYTES + 1), 'x');
+      await store.saveNote('Short', 'x');
+      expect(await feed.waitFor(2)).toEqual([{ kind: 'resync' }, { kind: 'created', title: 'Short' }]);
+    } finally {
+      await neighbour.close();
       await store.close();
     }
   });
