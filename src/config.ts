@@ -163,6 +163,10 @@ export const serverEnvSchema = z.object({
   MCP_ALLOWED_ORIGINS: list([]),
   MCP_SESSION_IDLE_MS: int(30 * 60_000, 1_000, 24 * 60 * 60_000),
   MCP_MAX_SESSIONS: int(1_000, 1, 1_000_000),
+  /** Per session: bytes of sent messages kept for resuming a dropped stream; 0 turns resumability off. */
+  MCP_EVENT_STORE_BYTES: int(2 * 1024 * 1024, 0, 1024 * 1024 * 1024),
+  MCP_EVENT_STORE_EVENTS: int(256, 1, 1_000_000),
+  MCP_SSE_RETRY_MS: int(1_000, 0, 600_000),
   MCP_BODY_LIMIT: z
     .string()
     .optional()
@@ -207,6 +211,8 @@ export type ServerConfig = {
   allowedOrigins: string[];
   sessionIdleMs: number;
   maxSessions: number;
+  /** Resumable streams (stateful sessions); undefined when MCP_EVENT_STORE_BYTES=0. */
+  eventStore: { maxBytes: number; maxEvents: number; retryMs: number } | undefined;
   bodyLimit: string;
   maxContentBytes: number;
   resourceMaxBytes: number;
@@ -371,6 +377,14 @@ export function parseServerConfig(
     allowedOrigins: e.MCP_ALLOWED_ORIGINS,
     sessionIdleMs: e.MCP_SESSION_IDLE_MS,
     maxSessions: e.MCP_MAX_SESSIONS,
+    eventStore:
+      e.MCP_EVENT_STORE_BYTES === 0
+        ? undefined
+        : {
+            maxBytes: e.MCP_EVENT_STORE_BYTES,
+            maxEvents: e.MCP_EVENT_STORE_EVENTS,
+            retryMs: e.MCP_SSE_RETRY_MS,
+          },
     bodyLimit: e.MCP_BODY_LIMIT,
     maxContentBytes: e.NOTES_MAX_CONTENT_BYTES,
     resourceMaxBytes: e.NOTES_RESOURCE_MAX_BYTES,

@@ -31,6 +31,9 @@ Environment (all optional):
   MCP_ALLOWED_ORIGINS            Origins accepted (default: any origin on an allowed host)
   MCP_SESSION_IDLE_MS=1800000    close sessions idle this long
   MCP_MAX_SESSIONS=1000          open sessions at most (503 beyond)
+  MCP_EVENT_STORE_BYTES=2097152  per session: sent messages kept so a dropped stream resumes (0 = off)
+  MCP_EVENT_STORE_EVENTS=256     per session: at most this many of them
+  MCP_SSE_RETRY_MS=1000          the reconnect delay SSE streams advertise (retry field)
   MCP_BODY_LIMIT=4mb             largest JSON request body
   NOTES_MAX_CONTENT_BYTES=1048576   largest note content
   NOTES_RESOURCE_MAX_BYTES=1048576  content bytes in notes://all before it is cut
@@ -84,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   let stop: () => Promise<void>;
   let finished: Promise<void>;
   if (stdio) {
-    const core = createMcpCore({ config, store, logger });
+    const core = await createMcpCore({ config, store, logger });
     const session = await serveStdio(core.serverFactory);
     logger.info({ store: store.backend }, 'MCP server serving stdio');
     stop = async () => {

@@ -31,12 +31,17 @@ export function searchNotesText(keyword: string, notes: NoteSummary[], truncated
   return `Notes matching '${keyword}':\n${notes.map((n) => `- ${n.title}`).join('\n')}${more}`;
 }
 
+/** One note as markdown: `notes://{title}`, and each section of `notes://all`. */
+export function noteMarkdown(note: Pick<Note, 'title' | 'content'>): string {
+  return `## ${note.title}\n\n${note.content}\n`;
+}
+
 export const NO_NOTES_RESOURCE_TEXT = 'No notes available.';
 
 /** `notes://all`: `## title` sections joined by `---`, with a marker when cut short. */
 export function allNotesMarkdown(exported: NotesExport): string {
   if (exported.total === 0) return NO_NOTES_RESOURCE_TEXT;
-  const sections = exported.notes.map((n) => `## ${n.title}\n\n${n.content}\n`);
+  const sections = exported.notes.map(noteMarkdown);
   let text = sections.join('\n---\n');
   if (exported.truncated) {
     const shown = exported.notes.length;

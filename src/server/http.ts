@@ -16,6 +16,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
+import { SessionEventStore } from './event-store.ts';
 import type { NotesServerFactory } from './notes-server.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
@@ -32,6 +33,8 @@ export interface HttpAppDeps {
     bodyLimit: string;
     sessionIdleMs: number;
     maxSessions: number;
+    /** Resumable streams for stateful sessions (SSE event ids, replay on Last-Event-ID). */
+    eventStore?: { maxBytes: number; maxEvents: number; retryMs: number };
   };
 }
 
@@ -105,7 +108,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   // --- Streamable HTTP -------------------------------------------------------------------
   if (options.stateless) {
     app.post('/mcp', guard, json, async (req: Request, res: Response) => {
-      const server = serverFactory();
+      const server = serverFactory('request');
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       res.on('close', () => {
         void transport.close();
@@ -152,8 +155,13 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
           return;
         }
         const server = serverFactory();
+        const resumable = options.eventStore;
         const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
+          ...(resumable && {
+            eventStore: new SessionEventStore(resumable),
+            retryInterval: resumable.retryMs,
+          }),
           onsessioninitialized: (id) => {
             sessions.add({
               id,

@@ -7,11 +7,11 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { InitializeError, type ServerInitializer } from './initialize/initializer.ts';
 import { mcpServerEntrySchema, serverNameSchema } from './initialize/schema.ts';
-import { type createToolRuntime, toolError } from './tool-runtime.ts';
+import { type ToolRuntime, toolError } from './tool-runtime.ts';
 
 export interface InitializeToolDeps {
   initializer: Pick<ServerInitializer, 'initialize'>;
-  runtime: ReturnType<typeof createToolRuntime>;
+  runtime: ToolRuntime;
 }
 
 const outputSchema = z.object({

@@ -1,47 +1,78 @@
 /**
  * createNotesServer: the MCP server as a pure function of its dependencies (store,
- * initializer, logger, metrics, limits). It knows nothing of HTTP or stdio; transports
- * attach to what it returns, so every transport and every test runs the same tool code.
- * This module and http.ts are the only places the SDK's server classes are touched.
+ * initializer, change hub, logger, metrics, limits). It knows nothing of HTTP or stdio;
+ * transports attach to what it returns, so every transport and every test runs the same tool
+ * code. This module and http.ts are the only places the SDK's server classes are touched.
+ *
+ * A server built for a session (stateful HTTP, SSE, stdio) joins the change hub and offers
+ * resource subscriptions; one built for a single stateless request offers neither, since
+ * nothing could ever reach its client after the response.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { SERVER_NAME } from '../protocol.ts';
+import { installClientLogLevel } from './client-log.ts';
+import { type CompletionTable, registerCompletions, resourceRef, titleCompleter } from './completion.ts';
 import type { ServerInitializer } from './initialize/initializer.ts';
 import { registerInitializeTool } from './initialize-tool.ts';
 import { registerNotesTools } from './notes-tools.ts';
-import { registerResources } from './resources.ts';
+import type { ResourceChangeHub } from './notifications.ts';
+import { promptCompletions, registerPrompts } from './prompts.ts';
+import { NOTE_TEMPLATE, registerResources } from './resources.ts';
+import { registerSubscriptions } from './subscriptions.ts';
 import { createToolRuntime } from './tool-runtime.ts';
+import { rejectUnknownTools } from './unknown-tool.ts';
 
 export interface NotesServerDeps {
   store: NotesStore;
   initializer: Pick<ServerInitializer, 'initialize'>;
+  /** Where session servers join to hear note changes. */
+  changes: ResourceChangeHub;
   logger: Logger;
   metrics: ServerMetrics;
   limits: { maxContentBytes: number; resourceMaxBytes: number };
   version: string;
 }
 
-export type NotesServerFactory = () => McpServer;
+/** `session`: lives as long as a client connection; `request`: serves one stateless request. */
+export type NotesServerMode = 'session' | 'request';
+export type NotesServerFactory = (mode?: NotesServerMode) => McpServer;
 
 const INSTRUCTIONS =
   'A notes service: save_note, list_notes, read_note, search_notes and delete_note manage notes by title; ' +
-  'read notes://all for every note at once. server_initialize starts an allowed stdio MCP server from an ' +
-  'mcpServers entry, catalogs its tools (servers://catalog) and stops it.';
+  'read notes://all for every note at once, or notes://{title} for one (subscribe to either to hear of ' +
+  'changes). Prompts: summarise_notes, note_to_checklist. server_initialize starts an allowed stdio MCP ' +
+  'server from an mcpServers entry, catalogs its tools (servers://catalog) and stops it.';
 
 /** Returns a factory: stateless HTTP builds one server per request, the others one per session. */
 export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFactory {
   const runtime = createToolRuntime({ store: deps.store, logger: deps.logger, metrics: deps.metrics });
-  return () => {
+  const completions: CompletionTable = new Map([
+    [resourceRef(NOTE_TEMPLATE), { title: titleCompleter(deps.store) }],
+    ...promptCompletions(deps.store),
+  ]);
+  return (mode = 'session') => {
     const server = new McpServer(
       { name: SERVER_NAME, version: deps.version },
-      { capabilities: { logging: {}, tools: {}, resources: {} }, instructions: INSTRUCTIONS },
+      { capabilities: { logging: {}, tools: {}, resources: {}, prompts: {} }, instructions: INSTRUCTIONS },
     );
-    registerNotesTools(server, { store: deps.store, runtime, maxContentBytes: deps.limits.maxContentBytes });
-    registerInitializeTool(server, { initializer: deps.initializer, runtime });
+    const session = runtime.forSession(installClientLogLevel(server));
+    registerNotesTools(server, {
+      store: deps.store,
+      runtime: session,
+      maxContentBytes: deps.limits.maxContentBytes,
+    });
+    registerInitializeTool(server, { initializer: deps.initializer, runtime: session });
+    rejectUnknownTools(server);
     registerResources(server, { store: deps.store, resourceMaxBytes: deps.limits.resourceMaxBytes });
+    registerPrompts(server, { store: deps.store, maxBytes: deps.limits.resourceMaxBytes });
+    registerCompletions(server, completions);
+    // Tools and prompts are fixed; resources change with the notes.
+    server.server.registerCapabilities({ tools: { listChanged: false }, prompts: { listChanged: false } });
+    if (mode === 'session') registerSubscriptions(server, deps.changes);
+    else server.server.registerCapabilities({ resources: { subscribe: false, listChanged: false } });
     return server;
   };
 }

@@ -4,6 +4,7 @@
  * matching `structuredContent`.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import {
   listNotesText,
@@ -15,11 +16,11 @@ import {
   searchNotesText,
 } from '../notes/format.ts';
 import { DEFAULT_LIST_LIMIT, InvalidCursorError, MAX_LIST_LIMIT, type NotesStore } from '../notes/store.ts';
-import { type createToolRuntime, toolError } from './tool-runtime.ts';
+import { type ToolContext, type ToolRuntime, toolError } from './tool-runtime.ts';
 
 export interface NotesToolsDeps {
   store: NotesStore;
-  runtime: ReturnType<typeof createToolRuntime>;
+  runtime: ToolRuntime;
   maxContentBytes: number;
 }
 
@@ -47,6 +48,12 @@ const noteSummarySchema = z.object({
 });
 
 const text = (value: string) => [{ type: 'text' as const, text: value }];
+
+/** The not-found tool error, also told to the client's log as a warning. */
+function notFound(ctx: ToolContext, title: string): CallToolResult {
+  ctx.clientLog.warning(noteNotFoundText(title), { title });
+  return toolError(noteNotFoundText(title));
+}
 
 export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): void {
   const { store, runtime } = deps;
@@ -77,8 +84,12 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       }),
       annotations: { idempotentHint: true, destructiveHint: false },
     },
-    runtime.instrument('save_note', async ({ title, content }) => {
+    runtime.instrument('save_note', async ({ title, content }, ctx) => {
       const { note, created } = await store.saveNote(title, content);
+      ctx.clientLog.info(`Note '${title}' ${created ? 'created' : 'updated'}`, {
+        title,
+        bytes: Buffer.byteLength(content, 'utf8'),
+      });
       return {
         content: text(noteSavedText(title)),
         structuredContent: { title, created, createdAt: note.createdAt, updatedAt: note.updatedAt },
@@ -103,9 +114,13 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       }),
       annotations: { readOnlyHint: true },
     },
-    runtime.instrument('list_notes', async ({ limit, cursor }) => {
+    runtime.instrument('list_notes', async ({ limit, cursor }, ctx) => {
       try {
         const page = await store.listNotes({ limit: limit ?? DEFAULT_LIST_LIMIT, cursor });
+        ctx.clientLog.debug(`Listed ${page.notes.length} notes`, {
+          count: page.notes.length,
+          more: page.nextCursor !== undefined,
+        });
         return {
           content: text(listNotesText(page.notes, page.nextCursor)),
           structuredContent: page.nextCursor
@@ -114,6 +129,7 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
         };
       } catch (err) {
         if (err instanceof InvalidCursorError) {
+          ctx.clientLog.warning('list_notes refused an invalid cursor');
           return toolError('cursor is not valid: pass the nextCursor of a previous list_notes call.');
         }
         throw err;
@@ -135,9 +151,10 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       }),
       annotations: { readOnlyHint: true },
     },
-    runtime.instrument('read_note', async ({ title }) => {
+    runtime.instrument('read_note', async ({ title }, ctx) => {
       const note = await store.getNote(title);
-      if (!note) return toolError(noteNotFoundText(title));
+      if (!note) return notFound(ctx, title);
+      ctx.clientLog.debug(`Read note '${title}'`, { title });
       return { content: text(readNoteText(note)), structuredContent: { ...note } };
     }),
   );
@@ -167,8 +184,12 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       }),
       annotations: { readOnlyHint: true },
     },
-    runtime.instrument('search_notes', async ({ keyword, limit }) => {
+    runtime.instrument('search_notes', async ({ keyword, limit }, ctx) => {
       const found = await store.searchNotes(keyword, { limit: limit ?? DEFAULT_SEARCH_LIMIT });
+      ctx.clientLog.debug(`${found.notes.length} notes match '${keyword}'`, {
+        matches: found.notes.length,
+        truncated: found.truncated,
+      });
       return {
         content: text(
           found.notes.length === 0
@@ -189,9 +210,10 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       outputSchema: z.object({ title: z.string(), deleted: z.literal(true) }),
       annotations: { destructiveHint: true, idempotentHint: false },
     },
-    runtime.instrument('delete_note', async ({ title }) => {
+    runtime.instrument('delete_note', async ({ title }, ctx) => {
       const deleted = await store.deleteNote(title);
-      if (!deleted) return toolError(noteNotFoundText(title));
+      if (!deleted) return notFound(ctx, title);
+      ctx.clientLog.info(`Note '${title}' deleted`, { title });
       return { content: text(noteDeletedText(title)), structuredContent: { title, deleted: true } };
     }),
   );

@@ -5,7 +5,7 @@
  */
 import { type McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { allNotesMarkdown } from '../notes/format.ts';
+import { allNotesMarkdown, noteMarkdown } from '../notes/format.ts';
 import type { NotesStore } from '../notes/store.ts';
 
 /** JSON-RPC error code for an unknown resource (MCP specification). */
@@ -36,7 +36,7 @@ export function registerResources(server: McpServer, deps: ResourcesDeps): void 
 
   server.registerResource(
     'note',
-    new ResourceTemplate('notes://{title}', {
+    new ResourceTemplate(NOTE_TEMPLATE, {
       list: async () => {
         const page = await store.listNotes({ limit: TEMPLATE_LIST_LIMIT });
         return {
@@ -64,11 +64,7 @@ export function registerResources(server: McpServer, deps: ResourcesDeps): void 
       const note = await store.getNote(title);
       if (!note)
         throw new McpError(RESOURCE_NOT_FOUND, `Resource ${uri.href} not found: no note titled '${title}'`);
-      return {
-        contents: [
-          { uri: uri.href, mimeType: 'text/markdown', text: `## ${note.title}\n\n${note.content}\n` },
-        ],
-      };
+      return { contents: [{ uri: uri.href, mimeType: 'text/markdown', text: noteMarkdown(note) }] };
     },
   );
 
@@ -94,6 +90,8 @@ export function registerResources(server: McpServer, deps: ResourcesDeps): void 
     },
   );
 }
+
+export const NOTE_TEMPLATE = 'notes://{title}';
 
 export function noteUri(title: string): string {
   return `notes://${encodeURIComponent(title)}`;

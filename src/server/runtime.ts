@@ -1,8 +1,8 @@
 /**
- * Wires one running MCP server from its parts: config → initializer → server factory →
- * HTTP app → listening socket. `close()` undoes it in reverse: stop accepting, close every
- * session, kill any server_initialize child, then let open connections drain. The store is
- * the caller's (it opened it) and stays open.
+ * Wires one running MCP server from its parts: config → initializer → change hub (watching
+ * the store) → server factory → HTTP app → listening socket. `close()` undoes it in reverse:
+ * stop accepting, close every session, stop watching, kill any server_initialize child, then
+ * let open connections drain. The store is the caller's (it opened it) and stays open.
  */
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
@@ -16,6 +16,7 @@ import { startIdempotencyPruning } from './idempotency.ts';
 import { ServerInitializer } from './initialize/initializer.ts';
 import { createSandboxRuntime, notesDbMask } from './initialize/sandbox-host.ts';
 import { createNotesServerFactory, type NotesServerFactory } from './notes-server.ts';
+import { ResourceChangeHub } from './notifications.ts';
 
 export interface ServerParts {
   config: ServerConfig;
@@ -27,16 +28,17 @@ export interface ServerParts {
 export interface McpCore {
   serverFactory: NotesServerFactory;
   initializer: ServerInitializer;
+  changes: ResourceChangeHub;
   metrics: ServerMetrics;
-  /** Stops the idempotency pruning and every server_initialize child. */
+  /** Stops watching the store, the idempotency pruning and every server_initialize child. */
   close(): Promise<void>;
 }
 
 /** Private /tmp of each sandbox. */
 const SANDBOX_TMPFS_BYTES = 64 * 1024 * 1024;
 
-/** The transport-free core shared by the HTTP and stdio entrypoints. */
-export function createMcpCore(parts: ServerParts): McpCore {
+/** The transport-free core shared by the HTTP and stdio entrypoints; resolves once note changes are watched. */
+export async function createMcpCore(parts: ServerParts): Promise<McpCore> {
   const { config } = parts;
   const metrics = parts.metrics ?? createServerMetrics(new Registry());
   const initLogger = parts.logger.child({ component: 'server_initialize' });
@@ -82,6 +84,8 @@ export function createMcpCore(parts: ServerParts): McpCore {
     maxListingBytes: config.init.maxListingBytes,
     secrets: [config.authToken, config.databaseUrl].filter((s): s is string => s !== undefined),
   });
+  const changes = new ResourceChangeHub({ logger: parts.logger.child({ component: 'notifications' }) });
+  const unwatch = await parts.store.watchNoteChanges(changes.noteChanged);
   const pruning = startIdempotencyPruning({
     store: parts.store,
     ttlMs: config.idempotencyTtlMs,
@@ -90,6 +94,7 @@ export function createMcpCore(parts: ServerParts): McpCore {
   const serverFactory = createNotesServerFactory({
     store: parts.store,
     initializer,
+    changes,
     logger: parts.logger,
     metrics,
     limits: {
@@ -101,8 +106,10 @@ export function createMcpCore(parts: ServerParts): McpCore {
   return {
     serverFactory,
     initializer,
+    changes,
     metrics,
     close: async () => {
+      unwatch();
       await pruning.stop();
       await initializer.close();
     },
@@ -119,7 +126,7 @@ export interface RunningHttpServer {
 
 export async function startMcpHttpServer(parts: ServerParts): Promise<RunningHttpServer> {
   const { config, logger } = parts;
-  const core = createMcpCore(parts);
+  const core = await createMcpCore(parts);
   const http = createHttpApp({
     serverFactory: core.serverFactory,
     store: parts.store,
@@ -132,6 +139,7 @@ export async function startMcpHttpServer(parts: ServerParts): Promise<RunningHtt
       bodyLimit: config.bodyLimit,
       sessionIdleMs: config.sessionIdleMs,
       maxSessions: config.maxSessions,
+      eventStore: config.eventStore,
     },
   });
 

@@ -1,6 +1,8 @@
 /**
  * Wraps every tool handler with what all tools share: a child logger, metrics
- * (calls by outcome, duration), and idempotent replay.
+ * (calls by outcome, duration), idempotent replay, and the request's channel back to the
+ * client — log messages at the session's level and progress when the call asked for it.
+ * The runtime is shared by every session; `forSession` binds it to one session's log level.
  *
  * Idempotency (see idempotency.ts): a tools/call whose `_meta` carries IDEMPOTENCY_META_KEY has
  * its successful result recorded in the store under that key with a fingerprint of the
@@ -12,12 +14,18 @@
  * failed.
  */
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import type {
+  CallToolResult,
+  ProgressToken,
+  ServerNotification,
+  ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { withToolServerSpan } from '../observability/tracing.ts';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
+import { ClientLog, ClientLogLevel } from './client-log.ts';
 import { requestFingerprint } from './idempotency.ts';
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -25,6 +33,17 @@ export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export interface ToolContext {
   logger: Logger;
   signal: AbortSignal;
+  /** Messages to the calling client (`notifications/message`). */
+  clientLog: ClientLog;
+  /** Reports progress to the client when the call carried a progressToken; a no-op otherwise. */
+  progress(progress: number, total: number, message: string): void;
+}
+
+export type ToolHandler<A> = (args: A, ctx: ToolContext) => Promise<CallToolResult>;
+
+/** What a tool registration needs: wrap a handler for one session. */
+export interface ToolRuntime {
+  instrument<A>(tool: string, handler: ToolHandler<A>): (args: A, extra: Extra) => Promise<CallToolResult>;
 }
 
 export interface ToolRuntimeDeps {
@@ -94,10 +113,11 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
     }
   }
 
-  /** Wraps `handler` with a trace span, logging, metrics and idempotent replay. */
+  /** Wraps `handler` with a trace span, logging, metrics, idempotent replay and the client channel. */
   function instrument<A>(
     tool: string,
-    handler: (args: A, ctx: ToolContext) => Promise<CallToolResult>,
+    handler: ToolHandler<A>,
+    level: ClientLogLevel,
   ): (args: A, extra: Extra) => Promise<CallToolResult> {
     const call = async (args: A, extra: Extra): Promise<CallToolResult> => {
       const log = deps.logger.child({
@@ -107,7 +127,13 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
       });
       const stop = deps.metrics.toolDuration.startTimer({ tool });
       const key = idempotencyKeyOf(extra);
-      const run = () => handler(args, { logger: log, signal: extra.signal });
+      const run = () =>
+        handler(args, {
+          logger: log,
+          signal: extra.signal,
+          clientLog: new ClientLog(level, extra.sendNotification, tool),
+          progress: progressReporter(extra),
+        });
       try {
         const { result, replayed } = key
           ? await runOnce(tool, key, args, run, log)
@@ -134,7 +160,29 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
       );
   }
 
-  return { instrument };
+  return {
+    /** The runtime for one session, whose client log level is `level`. */
+    forSession(level: ClientLogLevel = new ClientLogLevel()): ToolRuntime {
+      return { instrument: (tool, handler) => instrument(tool, handler, level) };
+    },
+  };
+}
+
+const noProgress = () => {};
+
+function progressReporter(extra: Extra): ToolContext['progress'] {
+  const token: ProgressToken | undefined = extra._meta?.progressToken;
+  if (token === undefined) return noProgress;
+  return (progress, total, message) => {
+    extra
+      .sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken: token, progress, total, message },
+      })
+      .catch(() => {
+        // The client went away; progress goes with it.
+      });
+  };
 }
 
 function markReplayed(result: CallToolResult): CallToolResult {

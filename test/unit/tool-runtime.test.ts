@@ -25,7 +25,11 @@ function extra(key: string, requestId: number): Extra {
 
 async function runtime() {
   const store = await openSqliteNotesStore({ path: ':memory:', logger: silentLogger() });
-  return createToolRuntime({ store, logger: silentLogger(), metrics: createServerMetrics(undefined, false) });
+  return createToolRuntime({
+    store,
+    logger: silentLogger(),
+    metrics: createServerMetrics(undefined, false),
+  }).forSession();
 }
 
 /** A handler whose calls finish when the test says so, in order. */
