@@ -2,16 +2,66 @@
  * The `server_initialize` tool: takes one entry of a Claude-Desktop-style `mcpServers`
  * map and hands it to the ServerInitializer (allowlist, env file, spawn, handshake,
  * catalog). Every refusal or failure comes back as a tool error naming the reason.
+ *
+ * While it runs, the client hears each step: `notifications/progress` (when the call carried a
+ * progressToken) and `notifications/message` — info for the steps, a warning for a refusal by
+ * policy, an error for a server that failed. They name the command, never args or env values.
+ * `notifications/cancelled` aborts the call's signal, which stops the child at once.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { InitializeError, type ServerInitializer } from './initialize/initializer.ts';
+import {
+  InitializeError,
+  type InitializeFailureReason,
+  type InitializeStage,
+  type ServerInitializer,
+} from './initialize/initializer.ts';
 import { mcpServerEntrySchema, serverNameSchema } from './initialize/schema.ts';
-import { type ToolRuntime, toolError } from './tool-runtime.ts';
+import { type ToolContext, type ToolRuntime, toolError } from './tool-runtime.ts';
 
 export interface InitializeToolDeps {
   initializer: Pick<ServerInitializer, 'initialize'>;
   runtime: ToolRuntime;
+}
+
+/** Progress steps: allowed, spawned, handshake, listed. */
+export const INITIALIZE_STEPS = 4;
+/** Refusals by policy: the request asked for something not allowed, no server was involved. */
+const REFUSALS: ReadonlySet<InitializeFailureReason> = new Set(['not_allowed', 'env_file']);
+
+function reportStage(name: string, ctx: ToolContext): (event: InitializeStage) => void {
+  return (event) => {
+    switch (event.stage) {
+      case 'allowed':
+        ctx.clientLog.info(`Starting '${event.command}' for server '${name}'`, {
+          server: name,
+          command: event.command,
+        });
+        ctx.progress(1, INITIALIZE_STEPS, `'${event.command}' is allowed`);
+        break;
+      case 'spawned':
+        ctx.clientLog.info(`Server '${name}' spawned; handshaking`, { server: name });
+        ctx.progress(2, INITIALIZE_STEPS, 'spawned');
+        break;
+      case 'handshake': {
+        const who = `${event.serverInfo.name} ${event.serverInfo.version}`;
+        ctx.clientLog.info(`Server '${name}' is ${who} (protocol ${event.protocolVersion})`, {
+          server: name,
+          serverInfo: event.serverInfo,
+          protocolVersion: event.protocolVersion,
+        });
+        ctx.progress(3, INITIALIZE_STEPS, `handshake with ${who}`);
+        break;
+      }
+      case 'listed':
+        ctx.clientLog.info(`Server '${name}' lists ${event.tools} tool(s)`, {
+          server: name,
+          tools: event.tools,
+        });
+        ctx.progress(4, INITIALIZE_STEPS, `listed ${event.tools} tool(s)`);
+        break;
+    }
+  };
 }
 
 const outputSchema = z.object({
@@ -46,7 +96,10 @@ export function registerInitializeTool(server: McpServer, deps: InitializeToolDe
     },
     deps.runtime.instrument('server_initialize', async ({ name, config }, ctx) => {
       try {
-        const entry = await deps.initializer.initialize(name, config, { signal: ctx.signal });
+        const entry = await deps.initializer.initialize(name, config, {
+          signal: ctx.signal,
+          onStage: reportStage(name, ctx),
+        });
         const structured = {
           name: entry.name,
           status: entry.status,
@@ -73,6 +126,11 @@ export function registerInitializeTool(server: McpServer, deps: InitializeToolDe
         };
       } catch (err) {
         if (err instanceof InitializeError) {
+          const level = REFUSALS.has(err.reason) ? 'warning' : err.reason === 'aborted' ? 'notice' : 'error';
+          ctx.clientLog.log(level, `Server '${name}' failed to initialize (${err.reason})`, {
+            server: name,
+            reason: err.reason,
+          });
           return toolError(`Server '${name}' failed to initialize (${err.reason}): ${err.message}`);
         }
         throw err;

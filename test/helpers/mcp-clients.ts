@@ -48,6 +48,7 @@ export interface ProtocolClient {
 }
 
 export interface ConnectedClient {
+  generation: ClientGeneration;
   client: ProtocolClient;
   notifications: NotificationLog;
   sessionId(): string | undefined;
@@ -141,6 +142,7 @@ export async function connectClient(
         : new StreamableV1(endpoint, transportOptions);
     await client.connect(t);
     return {
+      generation,
       client: client as unknown as ProtocolClient,
       notifications,
       sessionId: () => (t instanceof StreamableV1 ? t.sessionId : undefined),
@@ -156,6 +158,7 @@ export async function connectClient(
       : new StreamableV2(endpoint, transportOptions);
   await client.connect(t);
   return {
+    generation,
     client: client as unknown as ProtocolClient,
     notifications,
     sessionId: () => (t instanceof StreamableV2 ? t.sessionId : undefined),
@@ -171,4 +174,24 @@ export async function errorOf(call: Promise<unknown>): Promise<{ code: number; m
     return { code: e.code ?? Number.NaN, message: e.message ?? String(err) };
   }
   throw new Error('expected the call to fail with a JSON-RPC error');
+}
+
+export interface Progress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** tools/call with progress and cancellation (the two clients take these options differently). */
+export function callToolWith(
+  c: ConnectedClient,
+  params: { name: string; arguments?: Record<string, unknown> },
+  options: { onprogress?: (p: Progress) => void; signal?: AbortSignal },
+): Promise<{ isError?: boolean; structuredContent?: Record<string, unknown>; content: unknown[] }> {
+  const client = c.client as unknown as {
+    callTool(params: unknown, a?: unknown, b?: unknown): Promise<never>;
+  };
+  return c.generation === 'v1'
+    ? client.callTool(params, undefined, options)
+    : client.callTool(params, options);
 }

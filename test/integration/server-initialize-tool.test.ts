@@ -2,11 +2,18 @@
  * server_initialize and idempotent replay through the real MCP client over HTTP:
  * the server spawns this project's own `--stdio` mode as the child MCP server.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../../src/protocol.ts';
-import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { callToolWith, connectClient, GENERATIONS, type Progress } from '../helpers/mcp-clients.ts';
+import { connectStreamable, startTestServer, type TestServer, waitFor } from '../helpers/mcp-server.ts';
 import { call, textOf } from '../helpers/mcp-suite.ts';
-import { SERVER_ENTRY } from '../helpers/processes.ts';
+import { REPO, SERVER_ENTRY } from '../helpers/processes.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+
+const FIXTURE = join(REPO, 'test/fixtures/mcp-fixture-server.ts');
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -116,3 +123,172 @@ describe('idempotent replay', () => {
     await other.close();
   });
 });
+
+describe.each(GENERATIONS)(
+  'server_initialize progress, logs, cancellation and resumption (%s client)',
+  (generation) => {
+    let srv: TestServer;
+    let dir: string;
+    beforeAll(async () => {
+      srv = await startTestServer({
+        MCP_INIT_ALLOWED_COMMANDS: 'node',
+        MCP_INIT_TIMEOUT_MS: '20000',
+        MCP_SSE_RETRY_MS: '100',
+      });
+      dir = mkdtempSync(join(tmpdir(), 'init-progress-'));
+    });
+    afterAll(async () => {
+      await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+
+    it('reports progress and log messages for each step, with no argument or env value in them', async () => {
+      const c = await connectClient(generation, 'streamable', srv.url);
+      try {
+        const progress: Progress[] = [];
+        const result = await callToolWith(
+          c,
+          {
+            name: 'server_initialize',
+            arguments: {
+              name: 'Progressing',
+              config: {
+                command: 'node',
+                args: [FIXTURE, '--token=hunter2-arg'],
+                env: { FIXTURE_PROBE: 'sekrit-env' },
+              },
+            },
+          },
+          { onprogress: (p) => progress.push(p) },
+        );
+        expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+        expect(progress.map((p) => [p.progress, p.total])).toEqual([
+          [1, 4],
+          [2, 4],
+          [3, 4],
+          [4, 4],
+        ]);
+        const messages = c.notifications
+          .of('notifications/message')
+          .map((n) => n.params as { level: string; logger: string; data: { message: string } });
+        expect(messages.map((m) => [m.level, m.logger, m.data.message])).toEqual([
+          ['info', 'server_initialize', "Starting 'node' for server 'Progressing'"],
+          ['info', 'server_initialize', "Server 'Progressing' spawned; handshaking"],
+          [
+            'info',
+            'server_initialize',
+            expect.stringMatching(
+              /^Server 'Progressing' is fixture-server 1\.2\.3 \(protocol \d{4}-\d{2}-\d{2}\)$/,
+            ),
+          ],
+          ['info', 'server_initialize', "Server 'Progressing' lists 3 tool(s)"],
+        ]);
+        const everything = JSON.stringify(c.notifications.received);
+        expect(everything).not.toContain('hunter2');
+        expect(everything).not.toContain('sekrit-env');
+
+        const refused = await callToolWith(
+          c,
+          {
+            name: 'server_initialize',
+            arguments: { name: 'Refused', config: { command: 'bash', args: [] } },
+          },
+          {},
+        );
+        expect(refused.isError).toBe(true);
+        expect(c.notifications.of('notifications/message').at(-1)?.params).toMatchObject({
+          level: 'warning',
+          data: { message: "Server 'Refused' failed to initialize (not_allowed)", reason: 'not_allowed' },
+        });
+      } finally {
+        await c.client.close();
+      }
+    });
+
+    it('stops the child at once when the client cancels the call', async () => {
+      const c = await connectClient(generation, 'streamable', srv.url);
+      const pidFile = join(dir, `${generation}-cancel.pid`);
+      try {
+        const controller = new AbortController();
+        const call = callToolWith(
+          c,
+          {
+            name: 'server_initialize',
+            arguments: {
+              name: `Cancelled_${generation}`,
+              config: {
+                command: 'node',
+                args: [FIXTURE],
+                env: { FIXTURE_PID_FILE: pidFile, FIXTURE_GATE_FILE: join(dir, 'never') },
+              },
+            },
+          },
+          {
+            signal: controller.signal,
+            onprogress: (p) => {
+              if (p.progress === 2) void waitFor(() => existsSync(pidFile)).then(() => controller.abort());
+            },
+          },
+        );
+        await expect(call).rejects.toThrow();
+        const pid = Number(readFileSync(pidFile, 'utf8'));
+        await waitFor(() => !alive(pid), 10_000, 'the cancelled child to be gone');
+        const catalog = await srv.store.listCatalog();
+        expect(catalog.find((e) => e.name === `Cancelled_${generation}`)).toBeUndefined();
+      } finally {
+        await c.client.close();
+      }
+    });
+
+    it('delivers the result after the stream drops mid-call and the client resumes with Last-Event-ID', async () => {
+      const target = new URL(srv.url);
+      const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+      const c = await connectClient(generation, 'streamable', proxy.url);
+      const gate = join(dir, `${generation}-gate`);
+      const name = `Resumed_${generation}`;
+      try {
+        let spawned!: () => void;
+        const atSpawn = new Promise<void>((resolve) => {
+          spawned = resolve;
+        });
+        const call = callToolWith(
+          c,
+          {
+            name: 'server_initialize',
+            arguments: {
+              name,
+              config: { command: 'node', args: [FIXTURE], env: { FIXTURE_GATE_FILE: gate } },
+            },
+          },
+          { onprogress: (p) => p.progress === 2 && spawned() },
+        );
+        await atSpawn;
+        proxy.hold();
+        writeFileSync(gate, '');
+        // The call finishes on the server while the client is cut off; its result waits in the
+        // session's event store.
+        await waitFor(
+          async () => (await srv.store.listCatalog()).some((e) => e.name === name && e.status === 'ready'),
+          15_000,
+          'the initialize to finish on the server',
+        );
+        proxy.release();
+        const result = await call;
+        expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+        expect(result.structuredContent).toMatchObject({ name, status: 'ready' });
+        expect(proxy.sent()).toMatch(/last-event-id: \S+/i);
+      } finally {
+        await c.client.close().catch(() => {});
+        await proxy.close();
+      }
+    });
+  },
+);

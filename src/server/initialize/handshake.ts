@@ -31,6 +31,8 @@ export async function handshakeAndList(
   transport: ChildStdioTransport,
   signal: AbortSignal,
   clientInfo: { name: string; version: string },
+  /** Called once the initialize handshake is done, before the listing. */
+  onHandshake?: (serverInfo: { name: string; version: string }, protocolVersion: string) => void,
 ): Promise<HandshakeResult> {
   const client = new Client(clientInfo, { capabilities: {} });
   // Errors also reach the pending requests; logging them here would only duplicate them.
@@ -41,6 +43,10 @@ export async function handshakeAndList(
     const serverInfo = client.getServerVersion();
     const capabilities = client.getServerCapabilities() ?? {};
     if (serverInfo === undefined) throw new Error('the server sent no serverInfo');
+    onHandshake?.(
+      { name: serverInfo.name, version: serverInfo.version },
+      transport.protocolVersion ?? 'unknown',
+    );
 
     const tools = await listToolsTolerant(client, options, capabilities.tools !== undefined);
     const resources = capabilities.resources

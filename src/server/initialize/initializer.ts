@@ -37,6 +37,17 @@ import { ChildStdioTransport } from './stdio-transport.ts';
 
 export { InitializeError, type InitializeFailureReason } from './errors.ts';
 
+/**
+ * The steps of one initialize as they happen, for progress and client log messages. They
+ * name the command and what the child said about itself — never args or env values.
+ */
+export type InitializeStage =
+  | { stage: 'allowed'; command: string }
+  | { stage: 'spawned' }
+  | { stage: 'handshake'; serverInfo: { name: string; version: string }; protocolVersion: string }
+  | { stage: 'listed'; tools: number };
+export type OnInitializeStage = (event: InitializeStage) => void;
+
 export interface ServerInitializerOptions {
   allowedCommands: string[];
   envDir?: string;
@@ -59,6 +70,13 @@ export interface ServerInitializerOptions {
 }
 
 type Redact = (text: string) => string;
+
+interface ConverseOptions {
+  redact: Redact;
+  /** Bytes of stdout the child may send in all (MCP_INIT_MAX_LISTING_BYTES). */
+  maxListingBytes: number;
+  onStage: OnInitializeStage;
+}
 
 interface Timing {
   /** When the outcome was known, before the child was stopped. */
@@ -108,7 +126,7 @@ export class ServerInitializer {
   async initialize(
     name: string,
     entry: McpServerEntry,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onStage?: OnInitializeStage } = {},
   ): Promise<CatalogEntry> {
     const started = performance.now();
     const args = entry.args ?? [];
@@ -121,7 +139,7 @@ export class ServerInitializer {
     const elapsed = () => Math.round((timing.outcomeAt ?? performance.now()) - started);
     let result: HandshakeResult;
     try {
-      result = await this.#initialize(entry, args, options.signal, timing);
+      result = await this.#initialize(entry, args, options.signal, timing, stageReporter(options.onStage));
     } catch (err) {
       const durationMs = elapsed();
       const failure =
@@ -165,6 +183,7 @@ export class ServerInitializer {
       initializedAt: new Date().toISOString(),
     };
     await this.#options.catalog.upsertCatalogEntry(ready);
+    stageReporter(options.onStage)({ stage: 'listed', tools: ready.tools.length });
     logger.info(
       {
         command: entry.command,
@@ -186,7 +205,13 @@ export class ServerInitializer {
     await Promise.allSettled([...this.#sessions]);
   }
 
-  async #initialize(entry: McpServerEntry, args: string[], signal: AbortSignal | undefined, timing: Timing) {
+  async #initialize(
+    entry: McpServerEntry,
+    args: string[],
+    signal: AbortSignal | undefined,
+    timing: Timing,
+    onStage: OnInitializeStage,
+  ) {
     this.#throwIfCancelled(signal);
     const { allowedCommands, envDir, baseEnv, sandbox } = this.#options;
     const executable = await resolveAllowedCommand(entry.command, allowedCommands, baseEnv.PATH);
@@ -195,6 +220,7 @@ export class ServerInitializer {
     const plan = sandbox.plan(executable, args, env);
     await sandbox.ensureAvailable();
     this.#throwIfCancelled(signal);
+    onStage({ stage: 'allowed', command: entry.command });
 
     const secrets = [
       ...Object.values(fileEnv),
@@ -203,7 +229,7 @@ export class ServerInitializer {
     ];
     const redact = (text: string) => redactValues(text, secrets);
     const release = await this.#waitForSlot(signal);
-    const session = this.#runChild(plan, signal, timing, redact);
+    const session = this.#runChild(plan, signal, timing, redact, onStage);
     this.#sessions.add(session);
     try {
       return await session;
@@ -252,6 +278,7 @@ export class ServerInitializer {
     signal: AbortSignal | undefined,
     timing: Timing,
     redact: Redact,
+    onStage: OnInitializeStage,
   ): Promise<HandshakeResult> {
     let child: ServerProcess;
     try {
@@ -285,7 +312,7 @@ export class ServerInitializer {
     let succeeded = false;
     try {
       const maxListingBytes = this.#options.maxListingBytes ?? DEFAULT_MAX_LISTING_BYTES;
-      const result = await converse(child, deadline.signal, redact, maxListingBytes);
+      const result = await converse(child, deadline.signal, { redact, maxListingBytes, onStage });
       succeeded = true;
       return result;
     } finally {
@@ -306,8 +333,7 @@ export class ServerInitializer {
 async function converse(
   child: ServerProcess,
   signal: AbortSignal,
-  redact: Redact,
-  maxListingBytes: number,
+  { redact, maxListingBytes, onStage }: ConverseOptions,
 ): Promise<HandshakeResult> {
   let fail: (error: InitializeError) => void = () => {};
   const failure = new Promise<never>((_, reject) => {
@@ -345,7 +371,10 @@ async function converse(
 
   try {
     await Promise.race([child.started, failure]);
-    const conversation = handshakeAndList(transport, signal, CLIENT_INFO).catch(async (err: unknown) => {
+    onStage({ stage: 'spawned' });
+    const conversation = handshakeAndList(transport, signal, CLIENT_INFO, (serverInfo, protocolVersion) =>
+      onStage({ stage: 'handshake', serverInfo, protocolVersion }),
+    ).catch(async (err: unknown) => {
       await new Promise((resolve) => setTimeout(resolve, EXPLAIN_FAILURE_MS));
       throw new InitializeError(
         'not_mcp',
@@ -360,6 +389,17 @@ async function converse(
     signal.removeEventListener('abort', onAbort);
     await transport.close();
   }
+}
+
+/** The caller's stage listener, made safe: a throwing listener cannot break an initialize. */
+function stageReporter(onStage: OnInitializeStage | undefined): OnInitializeStage {
+  return (event) => {
+    try {
+      onStage?.(event);
+    } catch {
+      // Progress is best effort.
+    }
+  };
 }
 
 function exitFailure(status: ExitStatus, child: ServerProcess, redact: Redact): InitializeError {
