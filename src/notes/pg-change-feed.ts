@@ -13,6 +13,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
+import { NoteChangeListeners } from './change-listeners.ts';
 import type { NoteChange, NoteChangeListener } from './store.ts';
 
 export const NOTES_CHANNEL = 'notes_changed';
@@ -51,7 +52,7 @@ export function parseChangePayload(payload: string | undefined, schema: string):
 export class PgChangeFeed {
   readonly #url: string;
   readonly #logger: Logger;
-  readonly #listeners = new Set<NoteChangeListener>();
+  readonly #listeners: NoteChangeListeners;
   #client: pg.Client | undefined;
   #connecting: Promise<void> | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -61,21 +62,19 @@ export class PgChangeFeed {
   constructor(options: { url: string; logger: Logger }) {
     this.#url = options.url;
     this.#logger = options.logger;
+    this.#listeners = new NoteChangeListeners(options.logger);
   }
 
   async watch(listener: NoteChangeListener): Promise<() => void> {
     if (this.#closed) throw new Error('notes store is closed');
-    const entry: NoteChangeListener = (change) => listener(change);
-    this.#listeners.add(entry);
+    const remove = this.#listeners.add(listener);
     try {
       await this.#listen();
     } catch (err) {
-      this.#listeners.delete(entry);
+      remove();
       throw err;
     }
-    return () => {
-      this.#listeners.delete(entry);
-    };
+    return remove;
   }
 
   async close(): Promise<void> {
@@ -107,7 +106,7 @@ export class PgChangeFeed {
     client.on('notification', (message) => {
       if (message.channel !== NOTES_CHANNEL) return;
       const change = parseChangePayload(message.payload, schema);
-      if (change) this.#dispatch(change);
+      if (change) this.#listeners.emit(change);
     });
     client.on('error', (err) => this.#lost(client, err));
     client.on('end', () => this.#lost(client));
@@ -125,16 +124,6 @@ export class PgChangeFeed {
       return;
     }
     this.#client = client;
-  }
-
-  #dispatch(change: NoteChange): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change);
-      } catch (err) {
-        this.#logger.warn({ err }, 'note change listener failed');
-      }
-    }
   }
 
   #lost(client: pg.Client, err?: Error): void {
@@ -155,7 +144,7 @@ export class PgChangeFeed {
         () => {
           this.#retryMs = RECONNECT_FIRST_MS;
           this.#logger.info('note change feed reconnected');
-          this.#dispatch({ kind: 'resync' });
+          this.#listeners.emit({ kind: 'resync' });
         },
         (err: unknown) => {
           this.#retryMs = Math.min(this.#retryMs * 2, RECONNECT_MAX_MS);

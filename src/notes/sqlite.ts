@@ -19,6 +19,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../observability/logger.ts';
+import { NoteChangeListeners } from './change-listeners.ts';
 import { clampCompletionLimit, clampLimit, compareListing, decodeCursor, encodeCursor } from './cursor.ts';
 import {
   codePointLength,
@@ -31,7 +32,6 @@ import type {
   CatalogEntry,
   IdempotentResult,
   Note,
-  NoteChange,
   NoteChangeListener,
   NoteSummary,
   NotesExport,
@@ -237,12 +237,13 @@ class SqliteNotesStore implements NotesStore {
   readonly #logger: Logger;
   readonly #statements = new Map<string, StatementSync>();
   /** In process only: another process writing the same file is not seen (use PostgreSQL for replicas). */
-  readonly #listeners = new Set<NoteChangeListener>();
+  readonly #listeners: NoteChangeListeners;
   #closed = false;
 
   constructor(db: DatabaseSync, logger: Logger) {
     this.#db = db;
     this.#logger = logger;
+    this.#listeners = new NoteChangeListeners(logger);
   }
 
   #sql(sql: string): StatementSync {
@@ -271,21 +272,11 @@ class SqliteNotesStore implements NotesStore {
     }
   }
 
-  #notify(change: NoteChange): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change);
-      } catch (err) {
-        this.#logger.warn({ err }, 'note change listener failed');
-      }
-    }
-  }
-
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
     assertStorableText('title', title);
     assertStorableText('content', content);
     const saved = this.#save(title, content);
-    this.#notify({ kind: saved.created ? 'created' : 'updated', title });
+    this.#listeners.emit({ kind: saved.created ? 'created' : 'updated', title });
     return saved;
   }
 
@@ -388,7 +379,7 @@ class SqliteNotesStore implements NotesStore {
   async deleteNote(title: string): Promise<boolean> {
     assertStorableText('title', title);
     const deleted = Number(this.#sql('DELETE FROM notes WHERE title = ?').run(title).changes) > 0;
-    if (deleted) this.#notify({ kind: 'deleted', title });
+    if (deleted) this.#listeners.emit({ kind: 'deleted', title });
     return deleted;
   }
 
@@ -414,11 +405,7 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async watchNoteChanges(listener: NoteChangeListener): Promise<() => void> {
-    const entry = (change: NoteChange) => listener(change);
-    this.#listeners.add(entry);
-    return () => {
-      this.#listeners.delete(entry);
-    };
+    return this.#listeners.add(listener);
   }
 
   async countNotes(): Promise<number> {

@@ -123,46 +123,40 @@ const WATCHED = [
 
 export async function connectClient(
   generation: ClientGeneration,
-  transport: ClientTransport,
+  kind: ClientTransport,
   baseUrl: string,
   options: { fetch?: typeof fetch; name?: string } = {},
 ): Promise<ConnectedClient> {
   const notifications = new NotificationLog();
-  const info = { name: options.name ?? `test-${generation}-${transport}`, version: '1.0.0' };
-  const endpoint = new URL(`${baseUrl}/${transport === 'sse' ? 'sse' : 'mcp'}`);
+  const info = { name: options.name ?? `test-${generation}-${kind}`, version: '1.0.0' };
+  const endpoint = new URL(`${baseUrl}/${kind === 'sse' ? 'sse' : 'mcp'}`);
   const transportOptions = options.fetch ? { fetch: options.fetch } : {};
-  if (generation === 'v1') {
-    const client = new V1Client(info);
-    for (const [, schema] of WATCHED) {
-      client.setNotificationHandler(schema, (n) => notifications.push(n as Notification));
-    }
-    const t =
-      transport === 'sse'
-        ? new SseV1(endpoint, transportOptions)
-        : new StreamableV1(endpoint, transportOptions);
-    await client.connect(t);
-    return {
-      generation,
-      client: client as unknown as ProtocolClient,
-      notifications,
-      sessionId: () => (t instanceof StreamableV1 ? t.sessionId : undefined),
-    };
-  }
-  const client = new V2Client(info);
-  for (const [method] of WATCHED) {
-    client.setNotificationHandler(method, (n) => notifications.push(n as Notification));
-  }
-  const t =
-    transport === 'sse'
-      ? new SseV2(endpoint, transportOptions)
-      : new StreamableV2(endpoint, transportOptions);
-  await client.connect(t);
+  const { client, transport: t } = generation === 'v1' ? v1Client() : v2Client();
+  await client.connect(t as never);
   return {
     generation,
     client: client as unknown as ProtocolClient,
     notifications,
-    sessionId: () => (t instanceof StreamableV2 ? t.sessionId : undefined),
+    sessionId: () => (t as { sessionId?: string }).sessionId,
   };
+
+  function v1Client() {
+    const client = new V1Client(info);
+    for (const [, schema] of WATCHED)
+      client.setNotificationHandler(schema, (n) => notifications.push(n as Notification));
+    const transport =
+      kind === 'sse' ? new SseV1(endpoint, transportOptions) : new StreamableV1(endpoint, transportOptions);
+    return { client, transport };
+  }
+
+  function v2Client() {
+    const client = new V2Client(info);
+    for (const [method] of WATCHED)
+      client.setNotificationHandler(method, (n) => notifications.push(n as Notification));
+    const transport =
+      kind === 'sse' ? new SseV2(endpoint, transportOptions) : new StreamableV2(endpoint, transportOptions);
+    return { client, transport };
+  }
 }
 
 /** The JSON-RPC error code of a rejected call (v1 McpError, v2 ProtocolError). */
