@@ -319,9 +319,13 @@ export class McpJobClient implements McpToolCaller {
         ? new StreamableHTTPClientTransport(this.#endpoints.streamable, {
             requestInit: { headers },
             fetch: this.#http.fetch,
-            // We rebuild lost connections ourselves; the transport must not resume on its own.
+            // We rebuild lost connections ourselves. One resume attempt, because the SDK v1
+            // transport also "resumes" a stream that ended with an error response (it counts
+            // only results as answers); the server answers that with 204 and nothing happens.
+            // A stream that really ended without its answer fails that attempt and reports
+            // "Maximum reconnection attempts", which drops the connection as before.
             reconnectionOptions: {
-              maxRetries: 0,
+              maxRetries: 1,
               initialReconnectionDelay: 1_000,
               maxReconnectionDelay: 1_000,
               reconnectionDelayGrowFactor: 1,

@@ -9,6 +9,11 @@
  * oldest dropped first (a message larger than `maxBytes` is not kept at all). Resuming from
  * a dropped event id is refused (the SDK answers 400) rather than silently skipping messages.
  * The store lives and dies with its session.
+ *
+ * `answeredAt` lets the HTTP layer answer 204 to a resume from the last event of a request
+ * stream that already carried its response: nothing more will ever come on it. (SDK v1
+ * clients resume after an *error* response too; without this, each such resume would hold an
+ * empty stream open until the session ends.)
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -48,6 +53,17 @@ export class SessionEventStore implements EventStore {
       this.#evict();
     }
     return id;
+  }
+
+  /** True when `eventId` is the newest event of a request stream and is that request's response. */
+  answeredAt(eventId: EventId): boolean {
+    const event = this.#events.get(eventId);
+    if (!event || !('id' in event.message) || !('result' in event.message || 'error' in event.message)) {
+      return false;
+    }
+    let newest: EventId | undefined;
+    for (const [id, e] of this.#events) if (e.streamId === event.streamId) newest = id;
+    return newest === eventId;
   }
 
   async getStreamIdForEventId(eventId: EventId): Promise<StreamId | undefined> {

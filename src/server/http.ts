@@ -55,6 +55,9 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     metrics,
   });
 
+  /** The event store of each resumable session's transport. */
+  const eventStores = new WeakMap<StreamableHTTPServerTransport, SessionEventStore>();
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -155,13 +158,10 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
           return;
         }
         const server = serverFactory();
-        const resumable = options.eventStore;
+        const eventStore = options.eventStore && new SessionEventStore(options.eventStore);
         const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
-          ...(resumable && {
-            eventStore: new SessionEventStore(resumable),
-            retryInterval: resumable.retryMs,
-          }),
+          ...(eventStore && { eventStore, retryInterval: options.eventStore?.retryMs }),
           onsessioninitialized: (id) => {
             sessions.add({
               id,
@@ -175,6 +175,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
             });
           },
         });
+        if (eventStore) eventStores.set(transport, eventStore);
         transport.onclose = () => {
           if (transport.sessionId) void sessions.remove(transport.sessionId, 'client');
         };
@@ -197,6 +198,16 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
           missing ? -32000 : -32001,
           missing ? 'Bad Request: Mcp-Session-Id header required' : 'Session not found',
         );
+        return;
+      }
+      const lastEventId = req.headers['last-event-id'];
+      if (
+        req.method === 'GET' &&
+        typeof lastEventId === 'string' &&
+        eventStores.get(entry.transport as StreamableHTTPServerTransport)?.answeredAt(lastEventId)
+      ) {
+        // The stream already carried its response: nothing more will come (see event-store.ts).
+        res.status(204).end();
         return;
       }
       try {

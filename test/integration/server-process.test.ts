@@ -86,14 +86,17 @@ describe('stdio mode', () => {
       method: 'tools/call',
       params: { name: 'read_note', arguments: { title: 'zz' } },
     });
+    // Besides the three responses, notifications (the save's log message, list_changed).
+    const responses = () => stdout.map((l) => JSON.parse(l)).filter((m) => m.id !== undefined);
     const deadline = Date.now() + 15_000;
-    while (stdout.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (responses().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.stdin.end();
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     expect(code).toBe(0);
-    expect(stdout).toHaveLength(3);
+    expect(responses()).toHaveLength(3);
     for (const line of stdout) expect(JSON.parse(line).jsonrpc).toBe('2.0');
-    const byId = new Map(stdout.map((l) => [JSON.parse(l).id, JSON.parse(l)]));
+    expect(stdout.map((l) => JSON.parse(l).method).filter(Boolean)).toContain('notifications/message');
+    const byId = new Map(responses().map((m) => [m.id, m]));
     expect(byId.get(2).result.content[0].text).toBe("Note 'a' saved successfully.");
     expect(byId.get(3).result.isError).toBe(true);
     expect(stderr.length).toBeGreaterThan(0);

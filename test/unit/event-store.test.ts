@@ -32,6 +32,21 @@ describe('SessionEventStore', () => {
     expect(await replay(store, c)).toEqual({ stream: 's1', got: [] });
   });
 
+  it('says when an event is the response that ended its request stream', async () => {
+    const store = new SessionEventStore({ maxEvents: 100, maxBytes: 1 << 20 });
+    const priming = await store.storeEvent('post', {} as JSONRPCMessage);
+    const progress = await store.storeEvent('post', note(1));
+    const answer = await store.storeEvent('post', {
+      jsonrpc: '2.0',
+      id: 3,
+      error: { code: -32602, message: 'x' },
+    });
+    const standalone = await store.storeEvent('_GET_stream', note(2));
+    expect([priming, progress, standalone].map((id) => store.answeredAt(id))).toEqual([false, false, false]);
+    expect(store.answeredAt(answer)).toBe(true);
+    expect(store.answeredAt('nope')).toBe(false);
+  });
+
   it('drops the oldest events beyond the count and byte bounds, and refuses to resume from one', async () => {
     const store = new SessionEventStore({ maxEvents: 3, maxBytes: 1 << 20 });
     const ids = [];
