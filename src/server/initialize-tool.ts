@@ -4,9 +4,10 @@
  * catalog). Every refusal or failure comes back as a tool error naming the reason.
  *
  * While it runs, the client hears each step: `notifications/progress` (when the call carried a
- * progressToken) and `notifications/message` — info for the steps, a warning for a refusal by
- * policy, an error for a server that failed. They name the command, never args or env values.
- * `notifications/cancelled` aborts the call's signal, which stops the child at once.
+ * progressToken) and `notifications/message` — info for the steps, a warning for a refusal (by
+ * policy, or no free slot), an error for a server that failed or a sandbox that cannot start.
+ * They name the command, never args or env values. `notifications/cancelled` aborts the call's
+ * signal, which stops the child — its whole sandbox — at once.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
@@ -26,8 +27,11 @@ export interface InitializeToolDeps {
 
 /** Progress steps: allowed, spawned, handshake, listed. */
 export const INITIALIZE_STEPS = 4;
-/** Refusals by policy: the request asked for something not allowed, no server was involved. */
-const REFUSALS: ReadonlySet<InitializeFailureReason> = new Set(['not_allowed', 'env_file']);
+/**
+ * Refusals, logged as warnings: the request asked for something not allowed, or found every
+ * slot taken (MCP_INIT_MAX_CONCURRENT) — no server was involved.
+ */
+const REFUSALS: ReadonlySet<InitializeFailureReason> = new Set(['not_allowed', 'env_file', 'busy']);
 
 function reportStage(name: string, ctx: ToolContext): (event: InitializeStage) => void {
   return (event) => {

@@ -21,19 +21,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { processesWith, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import {
   connectStreamable,
   startTestServer,
   TEST_SANDBOX_PATHS,
   type TestServer,
-  waitFor,
 } from '../helpers/mcp-server.ts';
 import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
 
 /** How long a negative check ("the queued call's process does not start") watches. */
 const NEGATIVE_WINDOW_MS = 1_500;
-/** How long a killed sandbox may take to disappear (the kernel tears the namespace down). */
-const GONE_WITHIN_MS = 10_000;
 
 const FIXTURES = join(REPO, 'test/fixtures');
 const NODE_BIN = dirname(realpathSync(process.execPath));
@@ -131,53 +129,13 @@ const hostile = (...args: string[]) => ({
   args: [join(FIXTURES, 'hostile-server.ts'), ...args],
 });
 
-/** Host pids of live (non-zombie) processes whose argv contains `token`. */
-function processesWith(token: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!argv.includes(token)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
-}
-
-async function waitForProcess(token: string): Promise<void> {
-  await waitFor(() => processesWith(token).length > 0, 30_000, `a process carrying ${token}`);
-}
-
 /**
  * Waits until a `hang`/`setsid` fixture's sandbox is fully up: bwrap, its init, the fixture
  * and the grandchild it started all carry the token. (Killing the server while bwrap is still
  * setting up is a separate, narrower case: see docs/security.md, "Known gaps".)
  */
 async function waitForSandboxedTree(token: string): Promise<void> {
-  await waitFor(() => processesWith(token).length >= 4, 30_000, `the sandboxed tree carrying ${token}`);
-}
-
-async function waitUntilGone(token: string): Promise<void> {
-  try {
-    await waitFor(
-      () => processesWith(token).length === 0,
-      GONE_WITHIN_MS,
-      `every process carrying ${token} to exit`,
-    );
-  } catch (err) {
-    // Say what survived, and whose child it is, so a failure can be diagnosed from the log.
-    const survivors = processesWith(token).map((pid) => {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1];
-      return `${pid} ${field('Name')} state=${field('State')} ppid=${field('PPid')} nspid=${field('NSpid')}`;
-    });
-    throw new Error(`${(err as Error).message}; survivors: ${survivors.join('; ')}`);
-  }
+  await waitForProcesses(token, 4);
 }
 
 describe('server_initialize in the sandbox: what a hostile entry achieves', () => {
@@ -299,7 +257,7 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
     writeFileSync(gateB, 'open');
     const [tokenA, tokenB] = [newToken(), newToken()];
     const first = initialize(client, 'first', hostile('gate', gateA, tokenA));
-    await waitForProcess(tokenA);
+    await waitForProcesses(tokenA);
     const second = initialize(client, 'second', hostile('gate', gateB, tokenB));
     const until = Date.now() + NEGATIVE_WINDOW_MS;
     while (Date.now() < until) {

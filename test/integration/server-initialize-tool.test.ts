@@ -2,18 +2,27 @@
  * server_initialize and idempotent replay through the real MCP client over HTTP:
  * the server spawns this project's own `--stdio` mode as the child MCP server.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../../src/protocol.ts';
+import { waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import { callToolWith, connectClient, GENERATIONS, type Progress } from '../helpers/mcp-clients.ts';
-import { connectStreamable, startTestServer, type TestServer, waitFor } from '../helpers/mcp-server.ts';
+import {
+  connectStreamable,
+  startTestServer,
+  TEST_SANDBOX_PATHS,
+  type TestServer,
+  waitFor,
+} from '../helpers/mcp-server.ts';
 import { call, textOf } from '../helpers/mcp-suite.ts';
 import { REPO, SERVER_ENTRY } from '../helpers/processes.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const FIXTURE = join(REPO, 'test/fixtures/mcp-fixture-server.ts');
+/** A sandboxed fixture server on the host: bwrap, bwrap's init (PID 1 inside) and node. */
+const SANDBOXED_FIXTURE_PROCESSES = 3;
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -128,27 +137,23 @@ describe.each(GENERATIONS)(
   'server_initialize progress, logs, cancellation and resumption (%s client)',
   (generation) => {
     let srv: TestServer;
+    /** Gate files: shown read-only inside the sandbox (its own /tmp is private). */
     let dir: string;
     beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'init-progress-'));
+      // The sandbox runs as 65534 when the tests run as root: it must be able to look in.
+      chmodSync(dir, 0o755);
       srv = await startTestServer({
         MCP_INIT_ALLOWED_COMMANDS: 'node',
         MCP_INIT_TIMEOUT_MS: '20000',
+        MCP_INIT_SANDBOX_PATHS: [...TEST_SANDBOX_PATHS, dir].join(','),
         MCP_SSE_RETRY_MS: '100',
       });
-      dir = mkdtempSync(join(tmpdir(), 'init-progress-'));
     });
     afterAll(async () => {
       await srv.stop();
       rmSync(dir, { recursive: true, force: true });
     });
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
 
     it('reports progress and log messages for each step, with no argument or env value in them', async () => {
       const c = await connectClient(generation, 'streamable', srv.url);
@@ -213,11 +218,13 @@ describe.each(GENERATIONS)(
       }
     });
 
-    it('stops the child at once when the client cancels the call', async () => {
+    it('stops the whole sandboxed child at once when the client cancels the call', async () => {
       const c = await connectClient(generation, 'streamable', srv.url);
-      const pidFile = join(dir, `${generation}-cancel.pid`);
+      // Follows the child on the host: bwrap, its init and the fixture all carry it in argv.
+      const token = `cancel-${generation}-${process.pid}`;
       try {
         const controller = new AbortController();
+        let treeUp: Promise<void> | undefined;
         const call = callToolWith(
           c,
           {
@@ -226,21 +233,23 @@ describe.each(GENERATIONS)(
               name: `Cancelled_${generation}`,
               config: {
                 command: 'node',
-                args: [FIXTURE],
-                env: { FIXTURE_PID_FILE: pidFile, FIXTURE_GATE_FILE: join(dir, 'never') },
+                args: [FIXTURE, token],
+                env: { FIXTURE_GATE_FILE: join(dir, 'never') },
               },
             },
           },
           {
             signal: controller.signal,
             onprogress: (p) => {
-              if (p.progress === 2) void waitFor(() => existsSync(pidFile)).then(() => controller.abort());
+              // Cancelled only once the whole tree is up, so the check below sees it go.
+              if (p.progress === 2)
+                treeUp = waitForProcesses(token, SANDBOXED_FIXTURE_PROCESSES).then(() => controller.abort());
             },
           },
         );
         await expect(call).rejects.toThrow();
-        const pid = Number(readFileSync(pidFile, 'utf8'));
-        await waitFor(() => !alive(pid), 10_000, 'the cancelled child to be gone');
+        await treeUp;
+        await waitUntilGone(token);
         const catalog = await srv.store.listCatalog();
         expect(catalog.find((e) => e.name === `Cancelled_${generation}`)).toBeUndefined();
       } finally {
