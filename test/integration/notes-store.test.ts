@@ -26,6 +26,7 @@ import {
   SQLITE_SEARCH_INDEXED_SQL,
   sqliteQuery,
 } from '../../src/notes/sqlite.ts';
+import type { NotesStore } from '../../src/notes/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import {
   collectChanges,
@@ -77,6 +78,11 @@ const sqliteBackend = (path: () => string, persistent: boolean): NotesStoreBacke
   sharedChanges: false,
 });
 
+/** After an upgrade to schema 3, a title saved before it completes case-insensitively. */
+async function expectUpgradedTitlesComplete(store: NotesStore): Promise<void> {
+  expect(await store.completeTitles('ALPHA')).toEqual({ titles: ['Alpha plan'], total: 1, hasMore: false });
+}
+
 describe('SQLite file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'notes-store-'));
   let n = 0;
@@ -93,6 +99,25 @@ describe('SQLite file', () => {
       expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 3 }]);
     } finally {
       await store.close();
+    }
+  });
+
+  it('upgrades a version-2 database (idempotency fingerprints) to 3: existing titles complete', async () => {
+    const path = join(dir, 'upgrade', 'notes.db');
+    const store = await openSqliteNotesStore({ path, logger });
+    await store.saveNote('Alpha plan', 'x');
+    // Back to what schema version 2 left: no folded title, no index on it.
+    sqliteQuery(store, 'DROP INDEX notes_title_folded');
+    sqliteQuery(store, 'ALTER TABLE notes DROP COLUMN title_folded');
+    sqliteQuery(store, 'PRAGMA user_version = 2');
+    await store.close();
+
+    const upgraded = await openSqliteNotesStore({ path, logger });
+    try {
+      expect(sqliteQuery(upgraded, 'PRAGMA user_version')).toEqual([{ user_version: 3 }]);
+      await expectUpgradedTitlesComplete(upgraded);
+    } finally {
+      await upgraded.close();
     }
   });
 });
@@ -174,6 +199,30 @@ describe('PostgreSQL', () => {
       ]);
     } finally {
       await store.close();
+    }
+  });
+
+  it('upgrades a version-2 schema (idempotency fingerprints) to 3: the title prefix index', async () => {
+    const url = await freshSchemaUrl();
+    const store = await openPostgresNotesStore({ url, logger, poolSize: 2 });
+    await store.saveNote('Alpha plan', 'x');
+    await postgresQuery(store, 'DROP INDEX notes_title_prefix');
+    await postgresQuery(store, 'UPDATE notes_schema_version SET version = 2');
+    await store.close();
+
+    const upgraded = await openPostgresNotesStore({ url, logger, poolSize: 2 });
+    try {
+      expect(await postgresQuery(upgraded, 'SELECT version FROM notes_schema_version')).toEqual([
+        { version: 3 },
+      ]);
+      const indexes = await postgresQuery(
+        upgraded,
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'notes_title_prefix'",
+      );
+      expect(indexes).toHaveLength(1);
+      await expectUpgradedTitlesComplete(upgraded);
+    } finally {
+      await upgraded.close();
     }
   });
 
