@@ -260,6 +260,7 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async completeTitles(prefix: string, options: { limit?: number } = {}): Promise<TitleCompletion> {
+    assertStorableText('prefix', prefix);
     const limit = clampCompletionLimit(options.limit);
     const { lower, upper } = prefixRange(foldForSearch(prefix));
     const bounds = [lower, upper ?? null];

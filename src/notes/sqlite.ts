@@ -384,6 +384,7 @@ class SqliteNotesStore implements NotesStore {
   }
 
   async completeTitles(prefix: string, options: { limit?: number } = {}): Promise<TitleCompletion> {
+    assertStorableText('prefix', prefix);
     const limit = clampCompletionLimit(options.limit);
     const { lower, upper } = prefixRange(foldForSearch(prefix));
     const bounds: SQLInputValue[] = upper === undefined ? [lower] : [lower, upper];

@@ -31,7 +31,8 @@ const NOTHING = { values: [], total: 0, hasMore: false };
 /** Note titles starting with `value`, case-insensitively. */
 export function titleCompleter(store: Pick<NotesStore, 'completeTitles'>): Completer {
   return async (value) => {
-    if (value.length > MAX_TITLE_LENGTH) return NOTHING;
+    // No title is this long or holds a NUL (which PostgreSQL could not even compare).
+    if (value.length > MAX_TITLE_LENGTH || value.includes('\0')) return NOTHING;
     const { titles, total, hasMore } = await store.completeTitles(value);
     return { values: titles, total, hasMore };
   };

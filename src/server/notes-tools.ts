@@ -30,12 +30,20 @@ const DEFAULT_SEARCH_LIMIT = 50;
 
 const NO_NUL = (s: string) => !s.includes('\0');
 
-const titleSchema = z
+/** A note title as every tool and prompt takes it. */
+export const titleSchema = z
   .string({ error: 'title must be a string' })
   .min(1, { error: 'title must not be empty' })
   .max(MAX_TITLE_LENGTH, { error: `title must be at most ${MAX_TITLE_LENGTH} characters` })
   .refine((s) => s.trim() !== '', { error: 'title must not be only whitespace' })
   .refine(NO_NUL, { error: 'title must not contain NUL characters (U+0000)' });
+
+/** A search keyword as search_notes and summarise_notes take it. */
+export const keywordSchema = z
+  .string({ error: 'keyword must be a string' })
+  .min(1, { error: 'keyword must not be empty' })
+  .max(MAX_KEYWORD_LENGTH, { error: `keyword must be at most ${MAX_KEYWORD_LENGTH} characters` })
+  .refine(NO_NUL, { error: 'keyword must not contain NUL characters (U+0000)' });
 
 /** An optional page or result size, 1 to MAX_LIST_LIMIT. */
 const limitSchema = (description: string) =>
@@ -167,12 +175,7 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
         'Search notes by keyword: a case-insensitive substring match on title or content. ' +
         'Returns matching titles, newest first.',
       inputSchema: z.object({
-        keyword: z
-          .string({ error: 'keyword must be a string' })
-          .min(1, { error: 'keyword must not be empty' })
-          .max(MAX_KEYWORD_LENGTH, { error: `keyword must be at most ${MAX_KEYWORD_LENGTH} characters` })
-          .refine(NO_NUL, { error: 'keyword must not contain NUL characters (U+0000)' })
-          .describe('The keyword to search for (case-insensitive)'),
+        keyword: keywordSchema.describe('The keyword to search for (case-insensitive)'),
         limit: limitSchema(
           `Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`,
         ),

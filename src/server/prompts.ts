@@ -10,11 +10,10 @@
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, type GetPromptResult, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
 import { noMatchText, noteMarkdown, noteNotFoundText } from '../notes/format.ts';
 import type { Note, NotesStore } from '../notes/store.ts';
 import { type Completer, type CompletionTable, promptRef, titleCompleter } from './completion.ts';
-import { MAX_KEYWORD_LENGTH, MAX_TITLE_LENGTH } from './notes-tools.ts';
+import { keywordSchema, titleSchema } from './notes-tools.ts';
 import { noteUri } from './resources.ts';
 
 export const SUMMARISE_NOTES = 'summarise_notes';
@@ -48,11 +47,9 @@ export function registerPrompts(server: McpServer, deps: PromptsDeps): void {
       title: 'Summarise notes',
       description: `Summarise the notes that contain a keyword (newest ${PROMPT_MAX_NOTES} at most).`,
       argsSchema: {
-        keyword: z
-          .string()
-          .min(1)
-          .max(MAX_KEYWORD_LENGTH)
-          .describe('Notes whose title or content contains this (case-insensitive) are summarised'),
+        keyword: keywordSchema.describe(
+          'Notes whose title or content contains this (case-insensitive) are summarised',
+        ),
       },
     },
     async ({ keyword }) => {
@@ -88,7 +85,7 @@ export function registerPrompts(server: McpServer, deps: PromptsDeps): void {
       title: 'Note to checklist',
       description: 'Turn one note into a markdown checklist of its actions and follow-ups.',
       argsSchema: {
-        title: z.string().min(1).max(MAX_TITLE_LENGTH).describe('The title of the note'),
+        title: titleSchema.describe('The title of the note'),
       },
     },
     async ({ title }) => {

@@ -224,6 +224,7 @@ export function describeNotesStoreContract(name: string, backend: () => NotesSto
           ['title', () => store.getNote('a\0b')],
           ['title', () => store.deleteNote('a\0b')],
           ['keyword', () => store.searchNotes('x\0y')],
+          ['prefix', () => store.completeTitles('x\0')],
         ];
         for (const [field, attempt] of refusals) {
           const err = await attempt().then(

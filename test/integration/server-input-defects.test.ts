@@ -1,7 +1,8 @@
 /**
- * Bad input against the real HTTP server: each gets a clear error naming what is wrong, and
- * the server keeps serving. Also idempotency keys: a reuse with other arguments is refused,
- * and records past MCP_IDEMPOTENCY_TTL are pruned (then the key runs again as a new request).
+ * Bad input against the real HTTP server (tools, prompts, completion, resources, bodies): each
+ * gets a clear error naming what is wrong, and the server keeps serving. Also idempotency keys:
+ * a reuse with other arguments is refused, and records past MCP_IDEMPOTENCY_TTL are pruned
+ * (then the key runs again as a new request).
  */
 import { gzipSync } from 'node:zlib';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -40,6 +41,34 @@ describe('bad input gets a clear error', () => {
     }
     const listed = await client.callTool({ name: 'list_notes', arguments: {} });
     expect(textOf(listed)).toBe('No notes saved yet.');
+  });
+
+  it('refuses the same titles and keywords in prompts (-32602), and completes a NUL prefix to nothing', async () => {
+    const { client } = await start();
+    await client.callTool({ name: 'save_note', arguments: { title: 'a note', content: 'x' } });
+    const cases: Array<[string, Record<string, string>, RegExp]> = [
+      ['note_to_checklist', { title: '  \t ' }, /title must not be only whitespace/],
+      ['note_to_checklist', { title: 'a\0b' }, /title must not contain NUL/],
+      ['summarise_notes', { keyword: 'a\0b' }, /keyword must not contain NUL/],
+    ];
+    for (const [name, args, message] of cases) {
+      const err = await client.getPrompt({ name, arguments: args }).then(
+        () => undefined,
+        (e: unknown) => e as { code: number; message: string },
+      );
+      expect(err?.code, name).toBe(-32602);
+      expect(err?.message).toMatch(message);
+    }
+    const completion = await client.complete({
+      ref: { type: 'ref/prompt', name: 'note_to_checklist' },
+      argument: { name: 'title', value: 'a\0' },
+    });
+    expect(completion.completion).toEqual({ values: [], total: 0, hasMore: false });
+    const typed = await client.complete({
+      ref: { type: 'ref/prompt', name: 'note_to_checklist' },
+      argument: { name: 'title', value: 'a ' },
+    });
+    expect(typed.completion.values).toEqual(['a note']);
   });
 
   it('answers a malformed notes:// URI with -32602 (invalid params)', async () => {
