@@ -9,7 +9,8 @@
  *   legacy SSE transport at `<server>/sse` is used instead (`transport: 'auto'`).
  * - A connection that fails at the transport level (stream lost, refused, session unknown after
  *   a server restart) is dropped and rebuilt in the background with backoff, so `connected`
- *   (readiness) recovers when the server returns even while no job is running.
+ *   (readiness) recovers when the server returns even while no job is running. The session's
+ *   GET stream ending drops it at once (session-stream.ts), before a call can meet it.
  * - Every tools/call may carry an idempotency key in `_meta` (IDEMPOTENCY_META_KEY); the server
  *   answers a repeated key with the recorded result, so retries and redeliveries are safe.
  * - Errors leave here already classified (classify.ts); a tool error result (`isError: true`)
@@ -37,6 +38,7 @@ import {
 } from '../worker/errors.ts';
 import { classifyMcpError } from './classify.ts';
 import { createHttpFetch } from './http-fetch.ts';
+import { watchSessionStream } from './session-stream.ts';
 
 export type TransportKind = 'streamable-http' | 'sse';
 
@@ -318,12 +320,16 @@ export class McpJobClient implements McpToolCaller {
       kind === 'streamable-http'
         ? new StreamableHTTPClientTransport(this.#endpoints.streamable, {
             requestInit: { headers },
-            fetch: this.#http.fetch,
+            // The session's GET stream ending means the session is gone: drop at once (`conn`
+            // exists by then — the stream opens after the handshake).
+            fetch: watchSessionStream(this.#http.fetch, () =>
+              this.#drop(conn, 'the server ended the session stream'),
+            ),
             // We rebuild lost connections ourselves. One resume attempt, because the SDK v1
-            // transport also "resumes" a stream that ended with an error response (it counts
-            // only results as answers); the server answers that with 204 and nothing happens.
-            // A stream that really ended without its answer fails that attempt and reports
-            // "Maximum reconnection attempts", which drops the connection as before.
+            // transport also "resumes" a POST stream that ended with an error response (it
+            // counts only results as answers); the server answers that with 204 and nothing
+            // happens. A stream that really ended without its answer fails that attempt and
+            // reports "Maximum reconnection attempts", which drops the connection as before.
             reconnectionOptions: {
               maxRetries: 1,
               initialReconnectionDelay: 1_000,

@@ -161,6 +161,22 @@ describe('MCP client wrapper', () => {
     }
   });
 
+  it('notices at once that the server ended the session stream, not after the advertised retry delay', async () => {
+    const dir = tempDir();
+    // Far beyond the wait below: only the stream's end itself can explain a quick notice.
+    const proc = await spawnServer({ notesDb: join(dir, 'notes.db'), env: { MCP_SSE_RETRY_MS: '600000' } });
+    const c = client(proc.url, { reconnect: { initialMs: 60_000, maxMs: 60_000 } });
+    try {
+      await c.callTool('save_note', { title: 'x', content: 'x' });
+      expect(c.connected).toBe(true);
+      await proc.stop();
+      await waitUntil(() => !c.connected, 10_000, 'the ended session stream noticed');
+    } finally {
+      await c.close();
+      await proc.stop();
+    }
+  });
+
   it('a stateful session the server forgot (restart) is re-established transparently', async () => {
     const dir = tempDir();
     let proc = await spawnServer({ notesDb: join(dir, 'notes.db') });
