@@ -10,8 +10,8 @@
  * with REPLAYED_META_KEY) without running the tool again, with other arguments it is refused.
  * Error results are not recorded (they had no effect), so a retry after a fix can still
  * succeed. Concurrent calls with one key in this process are serialised so the tool runs once:
- * a call that finds one in flight waits for it and replays its success, or runs itself when it
- * failed.
+ * a call that finds one in flight (from its arrival, before the store is asked) waits for it and
+ * replays its success, or runs itself when it failed — one waiter, the others wait for that one.
  */
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type {
@@ -54,6 +54,18 @@ export interface ToolRuntimeDeps {
 
 const MAX_KEY_LENGTH = 512;
 
+/** A call's result, and whether it was replayed rather than run. */
+interface Outcome {
+  result: CallToolResult;
+  replayed: boolean;
+}
+
+/** A keyed call under way: later calls with its key wait for its outcome. */
+interface InFlightCall {
+  fingerprint: string;
+  outcome: Promise<Outcome>;
+}
+
 export function idempotencyKeyOf(extra: Extra): string | undefined {
   const value = extra._meta?.[IDEMPOTENCY_META_KEY];
   if (typeof value !== 'string' || value.length === 0) return undefined;
@@ -66,9 +78,9 @@ export function toolError(text: string): CallToolResult {
 }
 
 export function createToolRuntime(deps: ToolRuntimeDeps) {
-  const inFlight = new Map<string, { fingerprint: string; promise: Promise<CallToolResult> }>();
+  const inFlight = new Map<string, InFlightCall>();
 
-  const keyReused = (tool: string, key: string): { result: CallToolResult; replayed: false } => ({
+  const keyReused = (tool: string, key: string): Outcome => ({
     result: toolError(
       `Idempotency key '${key}' was already used for a different ${tool} request; ` +
         'a key names one request: use a new key for new arguments',
@@ -82,16 +94,42 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
     args: unknown,
     run: () => Promise<CallToolResult>,
     log: Logger,
-  ): Promise<{ result: CallToolResult; replayed: boolean }> {
+  ): Promise<Outcome> {
     const storeKey = `${tool}:${key}`;
     const fingerprint = requestFingerprint(tool, args);
-    for (let pending = inFlight.get(storeKey); pending; pending = inFlight.get(storeKey)) {
+    let failed: InFlightCall | undefined;
+    for (
+      let pending = inFlight.get(storeKey);
+      pending && pending !== failed;
+      pending = inFlight.get(storeKey)
+    ) {
       if (pending.fingerprint !== fingerprint) return keyReused(tool, key);
-      const result = await pending.promise.catch(() => undefined);
-      if (result && !result.isError) return { result: markReplayed(result), replayed: true };
+      const outcome = await pending.outcome.catch(() => undefined);
+      if (outcome && !outcome.result.isError) return { result: markReplayed(outcome.result), replayed: true };
       // That attempt failed — or its caller cancelled it (a worker whose call timed out retries
       // while the cancelled attempt is still stopping). Errors are never replayed: run our own.
+      failed = pending;
     }
+    // In the map before the first await, so a call arriving meanwhile waits for this one.
+    const call: InFlightCall = { fingerprint, outcome: recordedOrRun(tool, key, fingerprint, run, log) };
+    inFlight.set(storeKey, call);
+    try {
+      return await call.outcome;
+    } finally {
+      // After a failure, a waiter may already have put its own call under the key.
+      if (inFlight.get(storeKey) === call) inFlight.delete(storeKey);
+    }
+  }
+
+  /** The result recorded under the key (if its arguments match), else the tool's, recorded on success. */
+  async function recordedOrRun(
+    tool: string,
+    key: string,
+    fingerprint: string,
+    run: () => Promise<CallToolResult>,
+    log: Logger,
+  ): Promise<Outcome> {
+    const storeKey = `${tool}:${key}`;
     const recorded = await deps.store.getIdempotentResult(storeKey);
     if (recorded) {
       // Records from before fingerprints were kept replay as they always did.
@@ -102,15 +140,9 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
       log.info({ idempotencyKey: key }, 'replaying recorded result');
       return { result: markReplayed(recorded.result as CallToolResult), replayed: true };
     }
-    const promise = run();
-    inFlight.set(storeKey, { fingerprint, promise });
-    try {
-      const result = await promise;
-      if (!result.isError) await deps.store.recordIdempotentResult(storeKey, tool, result, fingerprint);
-      return { result, replayed: false };
-    } finally {
-      inFlight.delete(storeKey);
-    }
+    const result = await run();
+    if (!result.isError) await deps.store.recordIdempotentResult(storeKey, tool, result, fingerprint);
+    return { result, replayed: false };
   }
 
   /** Wraps `handler` with a trace span, logging, metrics, idempotent replay and the client channel. */

@@ -138,9 +138,9 @@ describe('kafka-worker poison messages', () => {
     for (const [i, expected] of poison.entries()) {
       const letter = dlq.messages[i]!;
       const header = (name: string) => letter.headers?.[name]?.toString();
-      expect(header(DLQ_HEADERS.errorReason), expected.key ?? '').toMatch(
-        new RegExp(`^(${expected.reason})$`),
-      );
+      // The letter's message in the label, so an unexpected reason explains itself in the log.
+      const label = `${expected.key}: ${header(DLQ_HEADERS.errorMessage)}`;
+      expect(header(DLQ_HEADERS.errorReason), label).toMatch(new RegExp(`^(${expected.reason})$`));
       expect(header(DLQ_HEADERS.errorClass)).toMatch(/Error$/);
       expect(header(DLQ_HEADERS.errorMessage)?.length).toBeGreaterThan(0);
       expect(header(DLQ_HEADERS.originalTopic)).toBe(topic);

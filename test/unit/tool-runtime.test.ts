@@ -2,7 +2,8 @@
  * Idempotent replay when calls with one key overlap: the second waits for the first and replays
  * its success, but never inherits its failure — the failure of a cancelled attempt (a worker
  * whose call timed out and retried while the first attempt was still stopping) once turned a
- * timed-out job into a `tool-error` dead letter.
+ * timed-out job into a `tool-error` dead letter. Calls that arrive together, or wait on one
+ * that failed, still run the tool once between them.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
@@ -72,5 +73,33 @@ describe('tool runtime: overlapping calls with one idempotency key', () => {
     const result = await second;
     expect(result._meta?.[REPLAYED_META_KEY]).toBe(true);
     expect(gated.calls()).toBe(1);
+  });
+
+  it('calls that arrive together run the tool once, before the first has even asked the store', async () => {
+    const tools = await runtime();
+    const gated = gatedHandler();
+    const call = tools.instrument('slow', gated.handler);
+    const calls = [1, 2, 3].map((id) => call({}, extra('job-3', id)));
+    await expect.poll(gated.calls).toBe(1);
+    gated.gates[0]!({ content: [{ type: 'text', text: 'done' }] });
+    const results = await Promise.all(calls);
+    expect(results.map((r) => r._meta?.[REPLAYED_META_KEY] === true)).toEqual([false, true, true]);
+    expect(gated.calls()).toBe(1);
+  });
+
+  it('after a failure one waiter runs the tool again and the others replay its success', async () => {
+    const tools = await runtime();
+    const gated = gatedHandler();
+    const call = tools.instrument('slow', gated.handler);
+    const first = call({}, extra('job-4', 1));
+    await expect.poll(gated.calls).toBe(1);
+    const waiters = [2, 3].map((id) => call({}, extra('job-4', id)));
+    gated.gates[0]!(toolError('the request was cancelled'));
+    expect((await first).isError).toBe(true);
+    await expect.poll(gated.calls).toBe(2);
+    gated.gates[1]!({ content: [{ type: 'text', text: 'done' }] });
+    const results = await Promise.all(waiters);
+    expect(results.map((r) => r._meta?.[REPLAYED_META_KEY] === true)).toEqual([false, true]);
+    expect(gated.calls()).toBe(2);
   });
 });
