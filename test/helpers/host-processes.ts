@@ -39,12 +39,12 @@ export async function waitForProcesses(token: string, count = 1): Promise<void> 
   );
 }
 
-/** Waits until no process carries `token`; on failure names the survivors and their parents. */
-export async function waitUntilGone(token: string): Promise<void> {
+/** Waits (up to `withinMs`) until no process carries `token`; on failure names the survivors and their parents. */
+export async function waitUntilGone(token: string, withinMs = GONE_WITHIN_MS): Promise<void> {
   try {
     await waitFor(
       () => processesWith(token).length === 0,
-      GONE_WITHIN_MS,
+      withinMs,
       `every process carrying ${token} to exit`,
     );
   } catch (err) {

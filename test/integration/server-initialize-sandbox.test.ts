@@ -21,12 +21,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { processesWith, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
+import { GONE_WITHIN_MS, processesWith, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import {
   connectStreamable,
   startTestServer,
   TEST_SANDBOX_PATHS,
   type TestServer,
+  waitFor,
 } from '../helpers/mcp-server.ts';
 import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
 
@@ -232,6 +233,42 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
     abort.abort();
     await call;
     await waitUntilGone(token);
+  });
+
+  it('leaves nothing behind when a stateful client disconnects mid-call: the call runs on to MCP_INIT_TIMEOUT_MS', async () => {
+    // Long enough for the sandboxed tree to come up on a loaded machine, short enough to wait out.
+    const timeoutMs = 10_000;
+    const { server, client } = await startServer({ MCP_INIT_TIMEOUT_MS: String(timeoutMs) });
+    const token = newToken();
+    const call = initialize(client, 'dropped-stateful', hostile('hang', token)).catch(() => undefined);
+    await waitForSandboxedTree(token);
+    // Closing the transport drops the response stream without notifications/cancelled; the
+    // session stays. Stateful, that is not a cancellation (docs/DESIGN): the call goes on.
+    await client.close();
+    await call;
+    await waitUntilGone(token, timeoutMs + GONE_WITHIN_MS);
+    // It ended by its timeout, not by the disconnect: a cancelled call is never cataloged.
+    const { client: observer } = await connectStreamable(server.url, {
+      Authorization: `Bearer ${AUTH_TOKEN}`,
+    });
+    let entry: { name: string; status: string; error?: string } | undefined;
+    await waitFor(
+      async () => {
+        const catalog = await observer.readResource({ uri: 'servers://catalog' });
+        const { servers: entries } = JSON.parse((catalog.contents[0] as { text: string }).text) as {
+          servers: Array<{ name: string; status: string; error?: string }>;
+        };
+        entry = entries.find((e) => e.name === 'dropped-stateful');
+        return entry !== undefined;
+      },
+      GONE_WITHIN_MS,
+      'the dropped call in the catalog',
+    );
+    expect(entry).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^timeout:/),
+    });
+    await observer.close();
   });
 
   it('leaves nothing behind when the server is killed with SIGKILL', async () => {
