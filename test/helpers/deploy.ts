@@ -12,7 +12,7 @@
  * free-form objects are never looked into, so nothing inside them is flagged.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import draft07 from 'ajv/dist/refs/json-schema-draft-07.json' with { type: 'json' };
 import { parseAllDocuments } from 'yaml';
@@ -84,6 +84,46 @@ export function composeEnvironment(compose: Doc, service: string): Record<string
   return Object.fromEntries(
     Object.entries(env as Record<string, unknown>).map(([k, v]) => [k, v === null ? '' : String(v)]),
   );
+}
+
+/** Where Compose mounts a service's secrets (non-swarm: a bind mount per secret). */
+export const COMPOSE_SECRETS_MOUNT = '/run/secrets';
+
+/** One secret a compose service mounts: its top-level name, host source file and container path. */
+export interface ComposeSecretMount {
+  name: string;
+  /** The host file (the definition's `file:`, interpolated, relative to the compose file). */
+  source: string;
+  /** The path inside the container. */
+  target: string;
+}
+
+/**
+ * The secrets a compose service mounts (short `- name` or long `{source, target}` syntax),
+ * resolved against the top-level `secrets:`. Only `file:` secrets are accepted: the services
+ * run read-only, and Compose refuses to copy an `environment:` secret into such a container.
+ */
+export function composeSecretMounts(
+  compose: Doc,
+  service: string,
+  vars: Record<string, string | undefined> = {},
+): ComposeSecretMount[] {
+  const definitions = (compose.secrets ?? {}) as Record<string, Doc>;
+  const listed = (composeService(compose, service).secrets ?? []) as Array<string | Doc>;
+  return listed.map((item) => {
+    const name = typeof item === 'string' ? item : String(item.source);
+    const target = typeof item === 'string' || item.target === undefined ? name : String(item.target);
+    const definition = definitions[name];
+    if (!definition) throw new Error(`service ${service} mounts secret ${name}, which is not defined`);
+    if (typeof definition.file !== 'string') {
+      throw new Error(`secret ${name} is not a file: secret (${JSON.stringify(definition)})`);
+    }
+    return {
+      name,
+      source: resolve(dirname(COMPOSE_FILE), interpolate(definition.file, vars)),
+      target: target.startsWith('/') ? target : `${COMPOSE_SECRETS_MOUNT}/${target}`,
+    };
+  });
 }
 
 /**

@@ -10,7 +10,9 @@
  * the ENV of its Dockerfile, then the `environment` of its compose service; the only changes
  * are addresses (compose service hosts → the test's Kafka, PostgreSQL and free local ports,
  * bind addresses → 127.0.0.1, /app → the app directory) and per-run topic and group names on
- * the shared broker. The topics are created as the compose `kafka-init` step creates them,
+ * the shared broker. Docker secrets are mounted as Compose mounts them — each secret a service
+ * lists, from its top-level `file:`, at its target — except that /run/secrets/ is a temporary
+ * directory (the *_FILE variables are pointed there) and the database URL is the test's. The topics are created as the compose `kafka-init` step creates them,
  * readiness is awaited with the compose healthcheck commands themselves, and the sample jobs
  * go in through the worker image's own `enqueue --file examples/…`, as the README says.
  */
@@ -26,16 +28,19 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   COMPOSE_FILE,
+  COMPOSE_SECRETS_MOUNT,
   composeEnvironment,
+  composeSecretMounts,
   composeService,
   type Doc,
   interpolate,
@@ -156,6 +161,8 @@ describe('deployment smoke: compose configuration, built dist/, production depen
   const topic = `deploy-smoke-${run}`;
   const group = `deploy-smoke-${run}`;
   let appDir: string;
+  /** Stands in for /run/secrets/ (one directory per service). */
+  let secretsDir: string;
   let db: TestDatabase;
   let server: Proc | undefined;
   let worker: Proc | undefined;
@@ -169,10 +176,41 @@ describe('deployment smoke: compose configuration, built dist/, production depen
   });
   const admin = kafka.admin();
 
-  /** Compose env (interpolated with its local defaults) with addresses made local. */
-  function localEnv(name: string, overrides: Record<string, string>): Record<string, string> {
+  /**
+   * The service's compose secrets as files under `<secretsDir>/<service>/`, in place of
+   * /run/secrets/: each with its `file:` content, or `contents[secret]`. Returns container path → local path.
+   */
+  function mountSecrets(name: string, contents: Record<string, string>): Map<string, string> {
+    const mounts = composeSecretMounts(compose, name);
+    for (const secret of Object.keys(contents)) {
+      if (!mounts.some((m) => m.name === secret))
+        throw new Error(`compose service ${name} mounts no secret ${secret}`);
+    }
+    const paths = new Map<string, string>();
+    for (const mount of mounts) {
+      const local = join(secretsDir, name, relative(COMPOSE_SECRETS_MOUNT, mount.target));
+      mkdirSync(dirname(local), { recursive: true });
+      writeFileSync(local, contents[mount.name] ?? readFileSync(mount.source), { mode: 0o600 });
+      paths.set(mount.target, local);
+    }
+    return paths;
+  }
+
+  /** Compose env (interpolated with its local defaults) with addresses and secret mounts made local. */
+  function localEnv(
+    name: string,
+    overrides: Record<string, string>,
+    secretContents: Record<string, string> = {},
+  ): Record<string, string> {
+    const secrets = mountSecrets(name, secretContents);
     const env = Object.fromEntries(
-      Object.entries(composeEnvironment(compose, name)).map(([k, v]) => [k, interpolate(v)]),
+      Object.entries(composeEnvironment(compose, name)).map(([k, v]) => {
+        const value = interpolate(v);
+        if (!value.startsWith(`${COMPOSE_SECRETS_MOUNT}/`)) return [k, value];
+        const local = secrets.get(value);
+        if (!local) throw new Error(`${name} ${k}=${value}: no secret of the service is mounted there`);
+        return [k, local];
+      }),
     );
     for (const key of Object.keys(overrides)) {
       if (!(key in env)) throw new Error(`override ${key} is not set by compose service ${name}`);
@@ -190,6 +228,7 @@ describe('deployment smoke: compose configuration, built dist/, production depen
 
   beforeAll(async () => {
     appDir = mkdtempSync(join(tmpdir(), 'deploy-smoke-app-'));
+    secretsDir = mkdtempSync(join(tmpdir(), 'deploy-smoke-secrets-'));
     // As in the image, /app is readable by others (the sandbox runs server_initialize children as 65534).
     chmodSync(appDir, 0o755);
     buildApp(appDir);
@@ -197,19 +236,23 @@ describe('deployment smoke: compose configuration, built dist/, production depen
     serverPort = await freePort();
     const metricsPort = await freePort();
 
-    serverEnv = localEnv('mcp-server', {
-      HOST: '127.0.0.1',
-      PORT: String(serverPort),
-      DATABASE_URL: db.url,
-      MCP_INIT_ENV_DIR: join(appDir, 'init-env'),
-      // The image's /app paths, and the node that stands in for the image's.
-      MCP_INIT_SANDBOX_PATHS: [
-        ...(composeEnvironment(compose, 'mcp-server').MCP_INIT_SANDBOX_PATHS ?? '')
-          .split(',')
-          .map((p) => p.replace(/^\/app\//, `${appDir}/`)),
-        dirname(dirname(realpathSync(process.execPath))),
-      ].join(','),
-    });
+    serverEnv = localEnv(
+      'mcp-server',
+      {
+        HOST: '127.0.0.1',
+        PORT: String(serverPort),
+        MCP_INIT_ENV_DIR: join(appDir, 'init-env'),
+        // The image's /app paths, and the node that stands in for the image's.
+        MCP_INIT_SANDBOX_PATHS: [
+          ...(composeEnvironment(compose, 'mcp-server').MCP_INIT_SANDBOX_PATHS ?? '')
+            .split(',')
+            .map((p) => p.replace(/^\/app\//, `${appDir}/`)),
+          dirname(dirname(realpathSync(process.execPath))),
+        ].join(','),
+      },
+      // The compose database URL names the `postgres` service; this run's database stands in.
+      { database_url: db.url },
+    );
     const composeTopic = composeEnvironment(compose, 'kafka-worker').KAFKA_TOPIC as string;
     workerEnv = localEnv('kafka-worker', {
       KAFKA_BROKERS: brokers,
@@ -258,6 +301,7 @@ describe('deployment smoke: compose configuration, built dist/, production depen
     await admin.disconnect().catch(() => {});
     await db?.drop().catch(() => {});
     if (appDir) rmSync(appDir, { recursive: true, force: true });
+    if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
   });
 
   it('runs the sample server-init and save-note jobs end to end and reports both on <topic>.results', async () => {
@@ -313,8 +357,10 @@ describe('deployment smoke: compose configuration, built dist/, production depen
     // Nothing dead-lettered, and the note is in PostgreSQL, as a client of the server sees it.
     const dlq = await admin.fetchTopicOffsets(`${topic}.dlq`);
     expect(dlq.every((p) => p.high === '0')).toBe(true);
+    // The token as the worker has it: from its own mount of the mcp_auth_token secret.
+    const token = readFileSync(workerEnv.MCP_AUTH_TOKEN_FILE as string, 'utf8').trim();
     const { client } = await connectStreamable(`http://127.0.0.1:${serverPort}`, {
-      Authorization: `Bearer ${serverEnv.MCP_AUTH_TOKEN}`,
+      Authorization: `Bearer ${token}`,
     });
     try {
       const read = await call(client, 'read_note', { title: 'Kafka worker' });

@@ -3,12 +3,13 @@
  * consistent with what the services and the tests expect — Kafka at the version the tests pin,
  * the topics the worker uses, health-gated start order, scalable workers, Prometheus wiring.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   COMPOSE_FILE,
   composeEnvironment,
+  composeSecretMounts,
   composeService,
   type Doc,
   interpolate,
@@ -111,8 +112,6 @@ describe('docker-compose.yml', () => {
   it('runs the server stateless on PostgreSQL, reachable by its service name', () => {
     expect(serverEnv.MCP_STATELESS).toBe('true');
     expect(serverEnv.HOST).toBe('0.0.0.0');
-    const db = new URL(interpolate(serverEnv.DATABASE_URL ?? ''));
-    expect(db.hostname).toBe('postgres');
     expect(services.postgres?.volumes).toContain('pgdata:/var/lib/postgresql/data');
     expect(Object.keys((compose.volumes ?? {}) as Doc)).toContain('pgdata');
     const serverUrl = new URL(workerEnv.MCP_SERVER_URL ?? '');
@@ -121,16 +120,64 @@ describe('docker-compose.yml', () => {
     expect((serverEnv.MCP_ALLOWED_HOSTS ?? '').split(',')).toContain('mcp-server');
   });
 
-  it('takes secrets from the environment, with local-only defaults', () => {
-    for (const env of [serverEnv, workerEnv]) {
-      expect(env.MCP_AUTH_TOKEN).toMatch(/^\$\{MCP_AUTH_TOKEN:-[^}]+\}$/);
+  it('passes secrets as Docker secret files (*_FILE), never as environment values', () => {
+    const mounts = (name: string) =>
+      Object.fromEntries(composeSecretMounts(compose, name).map((m) => [m.name, m.target]));
+    expect(mounts('mcp-server')).toEqual({
+      mcp_auth_token: '/run/secrets/mcp_auth_token',
+      database_url: '/run/secrets/database_url',
+    });
+    expect(mounts('kafka-worker')).toEqual({ mcp_auth_token: '/run/secrets/mcp_auth_token' });
+    expect(mounts('postgres')).toEqual({ postgres_password: '/run/secrets/postgres_password' });
+    const fileVars = {
+      'mcp-server': { MCP_AUTH_TOKEN_FILE: 'mcp_auth_token', DATABASE_URL_FILE: 'database_url' },
+      'kafka-worker': { MCP_AUTH_TOKEN_FILE: 'mcp_auth_token' },
+      postgres: { POSTGRES_PASSWORD_FILE: 'postgres_password' },
+    };
+    for (const [name, vars] of Object.entries(fileVars)) {
+      const env = composeEnvironment(compose, name);
+      for (const [variable, secret] of Object.entries(vars)) {
+        expect(env[variable], `${name} ${variable}`).toBe(mounts(name)[secret]);
+      }
+      for (const plain of ['MCP_AUTH_TOKEN', 'DATABASE_URL', 'POSTGRES_PASSWORD']) {
+        expect(env[plain], `${name} ${plain}`).toBeUndefined();
+      }
+      // No value anywhere in the service's environment is a secret's content.
+      for (const value of Object.values(env)) expect(value).not.toMatch(/local-dev-only|change-me/);
     }
-    expect(composeEnvironment(compose, 'postgres').POSTGRES_PASSWORD).toMatch(
-      /^\$\{POSTGRES_PASSWORD:-[^}]+\}$/,
+  });
+
+  it('ships local-development secret files the containers can read, overridable by MCP_SECRETS_DIR', () => {
+    const all = ['mcp-server', 'kafka-worker', 'postgres'].flatMap((name) =>
+      composeSecretMounts(compose, name),
     );
-    expect(serverEnv.DATABASE_URL).toContain('${POSTGRES_PASSWORD:-');
-    expect(interpolate(serverEnv.MCP_AUTH_TOKEN ?? '', { MCP_AUTH_TOKEN: 's3cret' })).toBe('s3cret');
-    expect(interpolate(workerEnv.MCP_AUTH_TOKEN ?? '')).toBe(interpolate(serverEnv.MCP_AUTH_TOKEN ?? ''));
+    for (const { name, source } of all) {
+      expect(source, name).toBe(resolve(REPO, 'secrets/local-dev', name));
+      // Bind-mounted with the host file's mode: the containers' users (1000, 999) are "others".
+      expect(statSync(source).mode & 0o004, `${source} world-readable`).toBe(0o004);
+      expect(readFileSync(source, 'utf8').trim(), name).not.toBe('');
+    }
+    const elsewhere = composeSecretMounts(compose, 'mcp-server', { MCP_SECRETS_DIR: '/etc/mcp-secrets' });
+    expect(elsewhere.map((m) => m.source)).toEqual([
+      '/etc/mcp-secrets/mcp_auth_token',
+      '/etc/mcp-secrets/database_url',
+    ]);
+    // The URL the server gets names the compose database with the password postgres gets.
+    const read = (name: string) =>
+      readFileSync(all.find((m) => m.name === name)?.source as string, 'utf8').trim();
+    const db = new URL(read('database_url'));
+    expect(db.hostname).toBe('postgres');
+    expect(decodeURIComponent(db.password)).toBe(read('postgres_password'));
+    expect(db.username).toBe(composeEnvironment(compose, 'postgres').POSTGRES_USER);
+  });
+
+  it('the secret check catches an environment-sourced or undefined secret (negative control)', () => {
+    const broken = parseYamlDocuments(readFileSync(COMPOSE_FILE, 'utf8'))[0] as Doc;
+    const secrets = broken.secrets as Record<string, Doc>;
+    delete secrets.database_url;
+    expect(() => composeSecretMounts(broken, 'mcp-server')).toThrow(/database_url, which is not defined/);
+    secrets.mcp_auth_token = { environment: 'MCP_AUTH_TOKEN' };
+    expect(() => composeSecretMounts(broken, 'kafka-worker')).toThrow(/not a file: secret/);
   });
 
   it('admits the server_initialize sandbox on the server only, without capabilities or setuid', () => {

@@ -30,17 +30,11 @@ const SET_BUT_NOT_READ: Record<string, string> = {
 const READ_BUT_UNSET: Record<'server' | 'worker', Record<string, string>> = {
   server: {
     NOTES_DB: 'SQLite path; every manifest sets DATABASE_URL (PostgreSQL), which takes precedence',
-    MCP_AUTH_TOKEN: 'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: k8s mounts the Secret as a file',
-    MCP_AUTH_TOKEN_FILE:
-      'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: compose sets the value (local defaults)',
-    DATABASE_URL: 'one of DATABASE_URL / DATABASE_URL_FILE: k8s mounts the Secret as a file',
-    DATABASE_URL_FILE:
-      'one of DATABASE_URL / DATABASE_URL_FILE: compose builds the URL from POSTGRES_PASSWORD',
+    MCP_AUTH_TOKEN: 'compose and k8s mount the secret as a file: MCP_AUTH_TOKEN_FILE',
+    DATABASE_URL: 'compose and k8s mount the secret as a file: DATABASE_URL_FILE',
   },
   worker: {
-    MCP_AUTH_TOKEN: 'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: k8s mounts the Secret as a file',
-    MCP_AUTH_TOKEN_FILE:
-      'one of MCP_AUTH_TOKEN / MCP_AUTH_TOKEN_FILE: compose sets the value (local defaults)',
+    MCP_AUTH_TOKEN: 'compose and k8s mount the secret as a file: MCP_AUTH_TOKEN_FILE',
   },
 };
 
@@ -68,7 +62,7 @@ const deployment = (name: string) =>
 describe.each(SERVICES)(
   '$service environment',
   ({ service, vars, compose: composeName, deployment: name }) => {
-    // Secret files (*_FILE) exist only in a cluster: here each reads as a placeholder value.
+    // Secret files (*_FILE) exist only in a container: here each reads as a placeholder value.
     const parse = (values: Record<string, string | undefined>) =>
       (service === 'server' ? parseServerConfig : parseWorkerConfig)(values, readSecretPlaceholder);
 
