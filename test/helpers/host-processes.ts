@@ -1,7 +1,7 @@
 /**
  * Follows sandboxed processes from the host. A sandbox's pids are its own (a pid file written
  * inside names a namespace pid), so tests pass a unique token as an argument and find bwrap,
- * its init and the server it runs on the host by that token in their argv. A "gone" check is
+ * the lifeline (the namespace's PID 1) and the server it runs on the host by that token in their argv. A "gone" check is
  * only meaningful after the processes were seen alive: wait for them first.
  */
 import { readdirSync, readFileSync } from 'node:fs';

@@ -131,9 +131,9 @@ const hostile = (...args: string[]) => ({
 });
 
 /**
- * Waits until a `hang`/`setsid` fixture's sandbox is fully up: bwrap, its init, the fixture
- * and the grandchild it started all carry the token. (Killing the server while bwrap is still
- * setting up is a separate, narrower case: see docs/security.md, "Known gaps".)
+ * Waits until a `hang`/`setsid` fixture's sandbox is fully up: bwrap, the lifeline (the
+ * namespace's PID 1), the fixture and the grandchild it started all carry the token. (Killing
+ * the server while bwrap is still setting up has tests of its own, below.)
  */
 async function waitForSandboxedTree(token: string): Promise<void> {
   await waitForProcesses(token, 4);
@@ -184,7 +184,7 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
     for (const path of spec.write) expect(report.writes[path], path).not.toBe('WRITTEN');
     expect(report.tmp).toBe('ok');
     expect(report.network).not.toBe('CONNECTED');
-    // Only the sandbox's own processes are visible: bwrap's init and the fixture.
+    // Only the sandbox's own processes are visible: the lifeline (PID 1) and the fixture.
     expect(report.pids.length).toBeLessThanOrEqual(3);
     expect(() => readFileSync(join(work, 'gates', 'written'))).toThrow();
 
@@ -287,6 +287,35 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
     await server.exited;
     await waitUntilGone(token);
   });
+
+  it.each([0, 5, 20, 50, 150, 500])(
+    'leaves nothing behind when the server is killed with SIGKILL %i ms into the sandbox set-up',
+    async (delayMs) => {
+      const token = newToken();
+      const dying = spawnEntry(
+        join(FIXTURES, 'die-during-sandbox-setup.ts'),
+        [
+          String(delayMs),
+          sandboxPaths(),
+          process.execPath,
+          join(FIXTURES, 'hostile-server.ts'),
+          'hang',
+          token,
+        ],
+        { PATH: `${NODE_BIN}:/usr/bin:/bin` },
+        'stderr',
+      );
+      spawned.push(dying);
+      let report = '';
+      dying.child.stdout?.on('data', (chunk: Buffer) => {
+        report += chunk.toString('utf8');
+      });
+      expect(await dying.exited).toMatchObject({ signal: 'SIGKILL' });
+      // The sandbox was launched (bwrap had a pid) before the "server" died, at whatever stage.
+      expect((JSON.parse(report) as { pid?: number }).pid).toBeGreaterThan(0);
+      await waitUntilGone(token);
+    },
+  );
 
   it('runs at most MCP_INIT_MAX_CONCURRENT children; the rest wait, then answer `busy` after the timeout', async () => {
     const { client } = await startServer({ MCP_INIT_MAX_CONCURRENT: '1' });

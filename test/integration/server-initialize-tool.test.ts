@@ -21,7 +21,7 @@ import { REPO, SERVER_ENTRY } from '../helpers/processes.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const FIXTURE = join(REPO, 'test/fixtures/mcp-fixture-server.ts');
-/** A sandboxed fixture server on the host: bwrap, bwrap's init (PID 1 inside) and node. */
+/** A sandboxed fixture server on the host: bwrap, the lifeline (PID 1 inside) and node. */
 const SANDBOXED_FIXTURE_PROCESSES = 3;
 
 let srv: TestServer;
@@ -220,7 +220,7 @@ describe.each(GENERATIONS)(
 
     it('stops the whole sandboxed child at once when the client cancels the call', async () => {
       const c = await connectClient(generation, 'streamable', srv.url);
-      // Follows the child on the host: bwrap, its init and the fixture all carry it in argv.
+      // Follows the child on the host: bwrap, the lifeline and the fixture all carry it in argv.
       const token = `cancel-${generation}-${process.pid}`;
       try {
         const controller = new AbortController();

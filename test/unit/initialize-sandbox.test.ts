@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildChildEnv, isProtectedEnvName } from '../../src/server/initialize/child-env.ts';
 import { InitializeError } from '../../src/server/initialize/errors.ts';
+import { LIFELINE_FD, LIFELINE_SOURCE } from '../../src/server/initialize/lifeline.ts';
 import {
   bwrapArgs,
   planLaunch,
@@ -23,6 +24,7 @@ const host: SandboxHost = {
   euid: 0,
   bwrap: '/usr/bin/bwrap',
   prlimit: '/usr/bin/prlimit',
+  node: '/opt/node/bin/node',
   systemPaths: [
     { path: '/usr', kind: 'dir' },
     { path: '/bin', kind: 'symlink', target: 'usr/bin' },
@@ -46,7 +48,9 @@ const valuesOf = (args: string[], flag: string, width = 1) =>
 describe('sandbox launch plan', () => {
   it('isolates every namespace, drops to 65534, dies with the server and has no network by default', () => {
     const args = bwrapArgs(settings, host);
-    expect(args).toEqual(expect.arrayContaining(['--unshare-all', '--unshare-user', '--die-with-parent']));
+    expect(args).toEqual(
+      expect.arrayContaining(['--unshare-all', '--unshare-user', '--die-with-parent', '--as-pid-1']),
+    );
     expect(args).not.toContain('--share-net');
     expect(valuesOf(args, '--uid')).toEqual(['65534']);
     expect(valuesOf(args, '--gid')).toEqual(['65534']);
@@ -65,6 +69,7 @@ describe('sandbox launch plan', () => {
       '/usr /usr',
       '/etc /etc',
       '/srv/mcp /srv/mcp',
+      '/opt/node/bin/node /opt/node/bin/node',
       '/dev/null /srv/mcp/token',
     ]);
     expect(valuesOf(args, '--symlink', 2)).toEqual(['usr/bin /bin']);
@@ -75,15 +80,39 @@ describe('sandbox launch plan', () => {
     expect(args.lastIndexOf('/srv/mcp/data')).toBeGreaterThan(args.indexOf('/srv/mcp'));
   });
 
-  it('runs prlimit → bwrap → the command, as 65534 when the server is root, with HOME in the sandbox', () => {
+  it('runs bwrap → the lifeline (PID 1) → prlimit → the command, as 65534 when the server is root', () => {
     const plan = planLaunch(settings, host, command);
-    expect(plan.file).toBe('/usr/bin/prlimit');
-    expect(plan.args.slice(0, 3)).toEqual([`--data=${1024 * 1024 * 1024}`, '--', '/usr/bin/bwrap']);
-    expect(plan.args.slice(-4)).toEqual(['--', '/usr/bin/node', 'server.js', '--stdio']);
-    expect(plan).toMatchObject({ uid: 65534, gid: 65534, env: { PATH: '/usr/bin', HOME: '/tmp' } });
+    expect(plan.file).toBe('/usr/bin/bwrap');
+    const program = plan.args.slice(plan.args.indexOf('--') + 1);
+    expect(program).toEqual([
+      '/opt/node/bin/node',
+      '--disable-sigusr1',
+      '-e',
+      LIFELINE_SOURCE,
+      '--',
+      String(LIFELINE_FD),
+      '/usr/bin/prlimit',
+      `--data=${1024 * 1024 * 1024}`,
+      '--',
+      '/usr/bin/node',
+      'server.js',
+      '--stdio',
+    ]);
+    expect(plan).toMatchObject({
+      lifeline: true,
+      uid: 65534,
+      gid: 65534,
+      env: { PATH: '/usr/bin', HOME: '/tmp' },
+    });
 
     const unprivileged = planLaunch({ ...settings, memoryMb: 0 }, { ...host, euid: 1000 }, command);
     expect(unprivileged.file).toBe('/usr/bin/bwrap');
+    expect(unprivileged.args.slice(-4)).toEqual([
+      String(LIFELINE_FD),
+      '/usr/bin/node',
+      'server.js',
+      '--stdio',
+    ]);
     expect(unprivileged.uid).toBeUndefined();
   });
 

@@ -6,8 +6,10 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { isWithin } from './env-file.ts';
 import { InitializeError } from './errors.ts';
+import { answerLifeline, LIFELINE_FD } from './lifeline.ts';
 import {
   type LaunchPlan,
   type MaskedPath,
@@ -107,6 +109,7 @@ export function createSandboxRuntime(
     euid: process.geteuid?.() ?? -1,
     bwrap: systemTool('bwrap'),
     prlimit: systemTool('prlimit'),
+    node: realOrUndefined(process.execPath) ?? process.execPath,
     systemPaths: system,
     masked: maskedPaths(maskCandidates, roots),
   };
@@ -157,11 +160,17 @@ async function probe(plan: LaunchPlan): Promise<void> {
     let stderr = '';
     const child = spawn(plan.file, plan.args, {
       env: plan.env,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe', ...(plan.lifeline ? (['pipe'] as const) : [])],
       ...(plan.uid !== undefined && { uid: plan.uid, gid: plan.gid }),
     });
+    const lifeline = plan.lifeline ? (child.stdio[LIFELINE_FD] as Duplex) : undefined;
+    if (lifeline) {
+      answerLifeline(lifeline);
+      // Our end stays open until we close it; 'close' below waits for every stdio stream.
+      child.once('exit', () => lifeline.destroy());
+    }
     const timer = setTimeout(() => child.kill('SIGKILL'), PROBE_TIMEOUT_MS);
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString('utf8')).slice(-PROBE_STDERR_CHARS);
     });
     child.once('error', (err: NodeJS.ErrnoException) => {

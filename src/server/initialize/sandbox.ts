@@ -17,17 +17,21 @@
  * - uid/gid 65534 inside; when the server runs as root, bwrap itself is started as 65534 too,
  *   so even the user namespace maps to an unprivileged host uid (a sandboxed "root-mapped" uid
  *   would still own root's files);
- * - no capabilities, no_new_privs (bwrap sets it), and --die-with-parent: if the server dies
- *   (even by SIGKILL) the kernel kills the sandbox. When the namespace's PID 1 (bwrap's init,
- *   which waits for every process in the namespace, not just the command) dies, the kernel
- *   kills every process left in it — setsid or not — before PID 1 is reaped. bwrap's processes stay in the process group the server created (no
- *   --new-session), so "the group is gone" (server-process.ts) means "the namespace is gone".
- *   The group was made with setsid(), so there is no controlling terminal to inject into.
+ * - no capabilities, no_new_privs (bwrap sets it), and --die-with-parent;
+ * - as the namespace's PID 1 (--as-pid-1) the lifeline (lifeline.ts), run by the server's own
+ *   node: it starts the command on the server's go-ahead, and exits when the command exits or
+ *   the server goes away (even by SIGKILL, even during bwrap's set-up). When PID 1 dies the
+ *   kernel kills every process left in the namespace — setsid or not. bwrap's processes stay in
+ *   the process group the server created (no --new-session), so "the group is gone"
+ *   (server-process.ts) means "the namespace is gone". The group was made with setsid(), so
+ *   there is no controlling terminal to inject into.
  *
- * Memory: RLIMIT_DATA (prlimit) when `memoryMb` > 0, applied before bwrap so the whole tree
- * inherits it. It bounds each process's heap and private writable mappings; it is per process,
- * not per tree (cgroups would be, but need a delegated cgroup a container rarely has).
+ * Memory: RLIMIT_DATA (prlimit, inside the sandbox) when `memoryMb` > 0, on the command and
+ * everything it starts, not on the lifeline. It bounds each process's heap and private writable
+ * mappings; it is per process, not per tree (cgroups would be, but need a delegated cgroup a
+ * container rarely has).
  */
+import { lifelineArgs } from './lifeline.ts';
 
 export const SANDBOX_UID = 65534;
 export const SANDBOX_GID = 65534;
@@ -68,6 +72,8 @@ export interface SandboxHost {
   euid: number;
   bwrap: string;
   prlimit: string;
+  /** The server's node executable (real path): it runs the lifeline inside the sandbox. */
+  node: string;
   systemPaths: readonly SystemPath[];
   /** Paths to hide, already filtered to those inside a visible path. */
   masked: readonly MaskedPath[];
@@ -80,6 +86,8 @@ export interface LaunchPlan {
   /** Run the spawned process as this user (only when the server is root and sandboxed). */
   uid?: number;
   gid?: number;
+  /** The spawned process's stdio entry LIFELINE_FD is the lifeline: answer it (lifeline.ts). */
+  lifeline?: boolean;
 }
 
 export interface ChildCommand {
@@ -105,6 +113,7 @@ export function bwrapArgs(settings: SandboxSettings, host: SandboxHost): string[
     '--hostname',
     'mcp-sandbox',
     '--die-with-parent',
+    '--as-pid-1',
     '--cap-drop',
     'ALL',
     '--proc',
@@ -123,6 +132,8 @@ export function bwrapArgs(settings: SandboxSettings, host: SandboxHost): string[
     else args.push('--ro-bind', entry.path, entry.path);
   }
   for (const path of settings.extraPaths) args.push('--ro-bind', path, path);
+  // The lifeline's interpreter, wherever it lives (a no-op bind when already visible).
+  args.push('--ro-bind', host.node, host.node);
   // After every bind, so a mask also covers what an operator path would have shown.
   for (const masked of host.masked) {
     if (masked.kind === 'dir') args.push('--tmpfs', masked.path);
@@ -140,12 +151,13 @@ export function planLaunch(settings: SandboxSettings, host: SandboxHost, command
       ? { file: host.prlimit, args: [...limit, command.executable, ...command.args], env: command.env }
       : { file: command.executable, args: [...command.args], env: command.env };
   }
-  const sandboxed = [host.bwrap, ...bwrapArgs(settings, host), '--', command.executable, ...command.args];
-  const [file, ...args] = limit ? [host.prlimit, ...limit, ...sandboxed] : sandboxed;
+  // prlimit runs inside (a system path), so the limit holds the command, not the lifeline.
+  const program = [...(limit ? [host.prlimit, ...limit] : []), command.executable, ...command.args];
   return {
-    file: file!,
-    args,
+    file: host.bwrap,
+    args: [...bwrapArgs(settings, host), '--', host.node, ...lifelineArgs(program)],
     env: { ...command.env, HOME: SANDBOX_HOME },
+    lifeline: true,
     ...(host.euid === 0 && { uid: SANDBOX_UID, gid: SANDBOX_GID }),
   };
 }

@@ -10,7 +10,9 @@
  * signal; the sandbox's PID namespace catches it (see sandbox.ts). Unsandboxed, it escapes.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { Duplex } from 'node:stream';
 import { InitializeError } from './errors.ts';
+import { answerLifeline, LIFELINE_FD } from './lifeline.ts';
 import { OutputTail } from './output-tail.ts';
 import { groupHasLiveMembers, signalGroup } from './process-group.ts';
 
@@ -30,6 +32,8 @@ export interface ServerProcessOptions {
   gid?: number;
   /** How long a SIGTERMed process group gets before SIGKILL. */
   killGraceMs: number;
+  /** The sandbox's lifeline is stdio entry LIFELINE_FD (lifeline.ts); it is answered and held open until stop. */
+  lifeline?: boolean;
   stderrTailBytes?: number;
 }
 
@@ -60,6 +64,7 @@ export class ServerProcess {
   readonly exited: Promise<ExitStatus>;
   readonly #killGraceMs: number;
   readonly #stderrEnded: Promise<void>;
+  readonly #lifeline: Duplex | undefined;
   #exitStatus: ExitStatus | undefined;
   #groupGone = false;
   #stopping: Promise<void> | undefined;
@@ -69,14 +74,16 @@ export class ServerProcess {
     this.stderr = new OutputTail(options.stderrTailBytes);
     this.child = spawn(options.executable, [...options.args], {
       env: options.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: Array<'pipe'>(options.lifeline ? LIFELINE_FD + 1 : 3).fill('pipe'),
       shell: false,
       detached: USE_PROCESS_GROUP,
       windowsHide: true,
       ...(options.uid !== undefined && { uid: options.uid }),
       ...(options.gid !== undefined && { gid: options.gid }),
-    });
+    }) as ChildProcessWithoutNullStreams;
     const child = this.child;
+    this.#lifeline = options.lifeline ? (child.stdio[LIFELINE_FD] as Duplex) : undefined;
+    if (this.#lifeline) answerLifeline(this.#lifeline);
     // Broken pipes to a dying child surface as stream errors; they are expected, not fatal.
     for (const stream of [child.stdin, child.stdout, child.stderr]) stream.on('error', () => {});
     child.stderr.on('data', (chunk: Buffer) => this.stderr.append(chunk));
@@ -152,6 +159,7 @@ export class ServerProcess {
     }
     await within(this.exited, AFTER_KILL_WAIT_MS);
     for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) stream.destroy();
+    this.#lifeline?.destroy();
   }
 
   /** The child has exited and no live process of its group is left. */
