@@ -195,10 +195,38 @@ export const serverEnvSchema = z.object({
   MCP_INIT_MAX_LISTING_BYTES: int(1024 * 1024, 1024, 256 * 1024 * 1024),
   /** Idempotency records older than this are pruned. */
   MCP_IDEMPOTENCY_TTL: duration(7 * 86_400_000, 1_000),
+  /** MCP Tasks over Kafka (docs/tasks.md): unset = no tasks capability. */
+  KAFKA_BROKERS: list([]),
+  KAFKA_TOPIC: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-jobs' : v.trim())),
+  KAFKA_TOPIC_PARTITIONS: int(4, 1, 10_000),
+  KAFKA_REPLICATION_FACTOR: int(-1, -1, 32),
+  MCP_TASKS_CONSUMER_GROUP: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-server-tasks' : v.trim())),
+  MCP_TASK_TTL: duration(60 * 60_000, 1_000),
+  MCP_TASK_MAX_TTL: duration(7 * 86_400_000, 1_000),
+  MCP_TASK_POLL_INTERVAL_MS: int(1_000, 50, 60_000),
   LOG_LEVEL: logLevel,
   OTEL_EXPORTER_OTLP_ENDPOINT: otelEndpoint,
   OTEL_SERVICE_NAME: serviceName('mcp-server'),
 });
+
+/** The server's Kafka task path; present only when KAFKA_BROKERS is set. */
+export type TaskServerConfig = {
+  brokers: string[];
+  topic: string;
+  topicPartitions: number;
+  replicationFactor: number;
+  clientId: string;
+  outcomesGroup: string;
+  defaultTtlMs: number;
+  maxTtlMs: number;
+  pollIntervalMs: number;
+};
 
 export type ServerConfig = {
   port: number;
@@ -230,6 +258,7 @@ export type ServerConfig = {
     maxListingBytes: number;
   };
   idempotencyTtlMs: number;
+  tasks: TaskServerConfig | undefined;
   /** Paths of the *_FILE secrets, hidden from server_initialize sandboxes. */
   secretFiles: string[];
   logLevel: string;
@@ -401,6 +430,20 @@ export function parseServerConfig(
       maxListingBytes: e.MCP_INIT_MAX_LISTING_BYTES,
     },
     idempotencyTtlMs: e.MCP_IDEMPOTENCY_TTL,
+    tasks:
+      e.KAFKA_BROKERS.length === 0
+        ? undefined
+        : {
+            brokers: e.KAFKA_BROKERS,
+            topic: e.KAFKA_TOPIC,
+            topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
+            replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+            clientId: 'mcp-server',
+            outcomesGroup: e.MCP_TASKS_CONSUMER_GROUP,
+            defaultTtlMs: Math.min(e.MCP_TASK_TTL, e.MCP_TASK_MAX_TTL),
+            maxTtlMs: e.MCP_TASK_MAX_TTL,
+            pollIntervalMs: e.MCP_TASK_POLL_INTERVAL_MS,
+          },
     secretFiles: [e.MCP_AUTH_TOKEN_FILE, e.DATABASE_URL_FILE].filter((p): p is string => p !== undefined),
     logLevel: e.LOG_LEVEL,
     otel: { endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },

@@ -8,7 +8,7 @@ import { ConfigError, parseServerConfig } from '../config.ts';
 import { openNotesStore } from '../notes/open.ts';
 import { createLogger } from '../observability/logger.ts';
 import { initTracing } from '../observability/tracing.ts';
-import { createMcpCore, startMcpHttpServer } from '../server/runtime.ts';
+import { createMcpCore, startMcpHttpServer, startServerTasks } from '../server/runtime.ts';
 import { serveStdio } from '../server/stdio.ts';
 import { VERSION } from '../version.ts';
 
@@ -48,6 +48,14 @@ Environment (all optional):
   MCP_INIT_MAX_CONCURRENT=4      children at once; more wait up to the timeout, then 'busy'
   MCP_INIT_MAX_LISTING_BYTES=1048576   handshake + listing bytes per child ('listing_too_large' beyond)
   MCP_IDEMPOTENCY_TTL=7d         idempotency records older than this are pruned
+  KAFKA_BROKERS                  set: MCP Tasks over Kafka (task-augmented server_initialize is queued
+                                 for the workers; docs/tasks.md). Unset: no tasks capability
+  KAFKA_TOPIC=mcp-jobs           jobs topic tasks are written to (outcomes read from <topic>.results)
+  KAFKA_TOPIC_PARTITIONS=4, KAFKA_REPLICATION_FACTOR=-1   for topics the server creates
+  MCP_TASKS_CONSUMER_GROUP=mcp-server-tasks   consumer group all replicas share for <topic>.results
+  MCP_TASK_TTL=1h                task lifetime when the client asks for none
+  MCP_TASK_MAX_TTL=7d            longest task lifetime granted
+  MCP_TASK_POLL_INTERVAL_MS=1000 pollInterval suggested to clients
   LOG_LEVEL=info                 fatal|error|warn|info|debug|trace|silent
   OTEL_EXPORTER_OTLP_ENDPOINT    OTLP/HTTP collector (e.g. http://collector:4318): export trace spans
   OTEL_SERVICE_NAME=mcp-server   service.name of those spans
@@ -87,7 +95,8 @@ async function main(argv: string[]): Promise<number> {
   let stop: () => Promise<void>;
   let finished: Promise<void>;
   if (stdio) {
-    const core = await createMcpCore({ config, store, logger });
+    const tasks = await startServerTasks({ config, store, logger });
+    const core = await createMcpCore({ config, store, logger, ...(tasks && { tasks }) });
     const session = await serveStdio(core.serverFactory);
     logger.info({ store: store.backend }, 'MCP server serving stdio');
     stop = async () => {

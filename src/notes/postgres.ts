@@ -19,6 +19,8 @@
  */
 import pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
+import { POSTGRES_TASKS_MIGRATION, type TaskRecordStore, type TaskRow } from '../tasks/records.ts';
+import { SqlTaskRecords } from '../tasks/sql-records.ts';
 import { clampCompletionLimit, clampLimit, decodeCursor, encodeCursor } from './cursor.ts';
 import { NOTES_CHANNEL, notifyTitle, PgChangeFeed } from './pg-change-feed.ts';
 import { foldForSearch, likeContainsPattern, prefixRange } from './search.ts';
@@ -80,6 +82,8 @@ const MIGRATIONS: string[] = [
   `
   CREATE INDEX notes_title_prefix ON notes (title_folded, title);
   `,
+  // MCP tasks (src/tasks/records.ts).
+  POSTGRES_TASKS_MIGRATION,
 ];
 
 export const POSTGRES_SEARCH_SQL = `
@@ -198,12 +202,17 @@ class PostgresNotesStore implements NotesStore {
   readonly #pool: pg.Pool;
   readonly #logger: Logger;
   readonly #changes: PgChangeFeed;
+  readonly tasks: TaskRecordStore;
   #closed = false;
 
   constructor(pool: pg.Pool, logger: Logger, changes: PgChangeFeed) {
     this.#pool = pool;
     this.#logger = logger;
     this.#changes = changes;
+    this.tasks = new SqlTaskRecords({
+      rows: async (sql, params) => (await pool.query<TaskRow>(sql, params)).rows,
+      run: async (sql, params) => (await pool.query(sql, params)).rowCount ?? 0,
+    });
   }
 
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {

@@ -19,6 +19,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { Logger } from '../observability/logger.ts';
+import { SQLITE_TASKS_MIGRATION, type TaskRecordStore, type TaskRow } from '../tasks/records.ts';
+import { SqlTaskRecords } from '../tasks/sql-records.ts';
 import { NoteChangeListeners } from './change-listeners.ts';
 import { clampCompletionLimit, clampLimit, compareListing, decodeCursor, encodeCursor } from './cursor.ts';
 import {
@@ -98,6 +100,8 @@ const MIGRATIONS: string[] = [
   UPDATE notes SET title_folded = notes_fold(title);
   CREATE INDEX notes_title_folded ON notes (title_folded, title);
   `,
+  // MCP tasks (src/tasks/records.ts).
+  SQLITE_TASKS_MIGRATION,
 ];
 
 /** The FTS5 query for a literal substring: one quoted phrase, inner quotes doubled. */
@@ -238,12 +242,18 @@ class SqliteNotesStore implements NotesStore {
   readonly #statements = new Map<string, StatementSync>();
   /** In process only: another process writing the same file is not seen (use PostgreSQL for replicas). */
   readonly #listeners: NoteChangeListeners;
+  readonly tasks: TaskRecordStore;
   #closed = false;
 
   constructor(db: DatabaseSync, logger: Logger) {
     this.#db = db;
     this.#logger = logger;
     this.#listeners = new NoteChangeListeners(logger);
+    const sqlite = (sql: string) => this.#sql(sql.replace(/\$(\d+)/g, '?$1'));
+    this.tasks = new SqlTaskRecords({
+      rows: async (sql, params) => sqlite(sql).all(...(params as SQLInputValue[])) as unknown as TaskRow[],
+      run: async (sql, params) => Number(sqlite(sql).run(...(params as SQLInputValue[])).changes),
+    });
   }
 
   #sql(sql: string): StatementSync {

@@ -13,6 +13,7 @@
  * - every committed note change reaches the `watchNoteChanges` listeners (PostgreSQL: of every
  *   store on the same database, through LISTEN/NOTIFY; SQLite: of this store, in process).
  */
+import type { TaskRecordStore } from '../tasks/records.ts';
 
 export interface Note {
   title: string;
@@ -134,6 +135,9 @@ export interface NotesStore {
   recordIdempotentResult(key: string, tool: string, result: unknown, fingerprint?: string): Promise<void>;
   /** Forgets keys recorded before `before`; returns how many were removed. */
   pruneIdempotentResults(before: Date): Promise<number>;
+
+  /** MCP task records (src/tasks/), in the same database. */
+  readonly tasks: TaskRecordStore;
 
   /** Throws when the backing database is unreachable (readiness). */
   ping(): Promise<void>;

@@ -90,7 +90,10 @@ export function registerInitializeTool(server: McpServer, deps: InitializeToolDe
       description:
         'Start one stdio MCP server from an mcpServers entry ({command, args, env, envFile}), perform the ' +
         'MCP initialize handshake, list its tools (and resources/prompts where advertised), record it in ' +
-        'the servers://catalog resource and stop it. The command must be on the server allowlist.',
+        'the servers://catalog resource and stop it. The command must be on the server allowlist. ' +
+        'When the server declares the tasks capability, call it as a task (params.task) and the job is ' +
+        'queued on Kafka for the workers: it can take up to the init timeout, so a client need not hold ' +
+        'the connection. It is the only task-capable tool: the notes tools finish in milliseconds.',
       inputSchema: z.object({
         name: serverNameSchema.describe('Name of the server: the key of its mcpServers entry'),
         config: mcpServerEntrySchema.describe('The mcpServers entry: {command, args?, env?, envFile?}'),

@@ -15,6 +15,8 @@ import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { SERVER_NAME } from '../protocol.ts';
 import { installClientLogLevel } from './client-log.ts';
 import { type CompletionTable, registerCompletions, resourceRef, titleCompleter } from './completion.ts';
+import { enableKafkaTasks } from '../tasks/augment.ts';
+import type { KafkaTasks } from '../tasks/kafka-tasks.ts';
 import type { ServerInitializer } from './initialize/initializer.ts';
 import { registerInitializeTool } from './initialize-tool.ts';
 import { registerNotesTools } from './notes-tools.ts';
@@ -34,6 +36,8 @@ export interface NotesServerDeps {
   metrics: ServerMetrics;
   limits: { maxContentBytes: number; resourceMaxBytes: number };
   version: string;
+  /** MCP Tasks over Kafka (KAFKA_BROKERS set): declares the tasks capability. */
+  tasks?: Pick<KafkaTasks, 'hooks' | 'taskStore'>;
 }
 
 /** `session`: lives as long as a client connection; `request`: serves one stateless request. */
@@ -56,8 +60,21 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
   return (mode = 'session') => {
     const server = new McpServer(
       { name: SERVER_NAME, version: deps.version },
-      { capabilities: { logging: {}, tools: {}, resources: {}, prompts: {} }, instructions: INSTRUCTIONS },
+      {
+        capabilities: {
+          logging: {},
+          // No `tools` here: the first registerTool installs the tool handlers, after
+          // enableKafkaTasks can wrap them (declared in the constructor, the SDK installs them at once).
+          resources: {},
+          prompts: {},
+          ...(deps.tasks && { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }),
+        },
+        instructions: INSTRUCTIONS,
+        ...(deps.tasks && { taskStore: deps.tasks.taskStore }),
+      },
     );
+    // Before any tool: it wraps the tools/call and tools/list handlers the first registerTool installs.
+    const tasks = deps.tasks && enableKafkaTasks(server, deps.tasks.hooks);
     const session = runtime.forSession(installClientLogLevel(server));
     registerNotesTools(server, {
       store: deps.store,
@@ -65,6 +82,8 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
       maxContentBytes: deps.limits.maxContentBytes,
     });
     registerInitializeTool(server, { initializer: deps.initializer, runtime: session });
+    tasks?.assertInstalled();
+    // In front of the (task-wrapped) tools/call handler: an unknown tool is refused first.
     rejectUnknownTools(server);
     registerResources(server, { store: deps.store, resourceMaxBytes: deps.limits.resourceMaxBytes });
     registerPrompts(server, { store: deps.store, maxBytes: deps.limits.resourceMaxBytes });

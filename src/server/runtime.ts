@@ -10,6 +10,7 @@ import type { ServerConfig } from '../config.ts';
 import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createServerMetrics, type ServerMetrics } from '../observability/server-metrics.ts';
+import { type KafkaTasks, startKafkaTasks } from '../tasks/kafka-tasks.ts';
 import { VERSION } from '../version.ts';
 import { createHttpApp, type HttpApp } from './http.ts';
 import { startIdempotencyPruning } from './idempotency.ts';
@@ -23,6 +24,8 @@ export interface ServerParts {
   store: NotesStore;
   logger: Logger;
   metrics?: ServerMetrics;
+  /** The Kafka task path, when config.tasks is set (see startServerTasks). */
+  tasks?: KafkaTasks;
 }
 
 export interface McpCore {
@@ -36,6 +39,17 @@ export interface McpCore {
 
 /** Private /tmp of each sandbox. */
 const SANDBOX_TMPFS_BYTES = 64 * 1024 * 1024;
+
+/** Starts the Kafka task path when KAFKA_BROKERS is set (async: it connects to Kafka). */
+export async function startServerTasks(parts: ServerParts): Promise<KafkaTasks | undefined> {
+  if (!parts.config.tasks) return undefined;
+  return startKafkaTasks({
+    config: parts.config.tasks,
+    authToken: parts.config.authToken,
+    records: parts.store.tasks,
+    logger: parts.logger,
+  });
+}
 
 /** The transport-free core shared by the HTTP and stdio entrypoints; resolves once note changes are watched. */
 export async function createMcpCore(parts: ServerParts): Promise<McpCore> {
@@ -102,6 +116,7 @@ export async function createMcpCore(parts: ServerParts): Promise<McpCore> {
       resourceMaxBytes: parts.config.resourceMaxBytes,
     },
     version: VERSION,
+    ...(parts.tasks && { tasks: parts.tasks }),
   });
   return {
     serverFactory,
@@ -112,6 +127,7 @@ export async function createMcpCore(parts: ServerParts): Promise<McpCore> {
       unwatch();
       await pruning.stop();
       await initializer.close();
+      await parts.tasks?.close();
     },
   };
 }
@@ -126,7 +142,8 @@ export interface RunningHttpServer {
 
 export async function startMcpHttpServer(parts: ServerParts): Promise<RunningHttpServer> {
   const { config, logger } = parts;
-  const core = await createMcpCore(parts);
+  const tasks = parts.tasks ?? (await startServerTasks(parts));
+  const core = await createMcpCore({ ...parts, ...(tasks && { tasks }) });
   const http = createHttpApp({
     serverFactory: core.serverFactory,
     store: parts.store,

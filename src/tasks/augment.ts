@@ -1,0 +1,131 @@
+/**
+ * Teaches one McpServer to take task-augmented calls of chosen tools through Kafka. Must run
+ * before any tool is registered: it wraps the tools/call and tools/list handlers the McpServer
+ * installs (through the public `setRequestHandler`), so the SDK's own tool dispatch, input and
+ * output validation stay as they are for every plain call.
+ *
+ * - tools/list shows `execution.taskSupport: 'optional'` on the task tools.
+ * - A task-augmented call of a task tool is enqueued (service.ts) and answered with
+ *   CreateTaskResult at once; of any other tool it is refused (-32601, taskSupport forbidden).
+ * - A plain call of a task tool whose idempotency key names a live task is the worker running
+ *   that task: it goes through `executeForWorker`. Every other plain call runs as before.
+ * - The creating session gets notifications/tasks/status on each status change while it is
+ *   connected to this replica (watched in the database, so a change written anywhere is seen).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  ListToolsRequestSchema,
+  type ListToolsResult,
+  McpError,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from '../observability/logger.ts';
+import { IDEMPOTENCY_META_KEY } from '../protocol.ts';
+import { isTerminalStatus, type TaskRecord } from './records.ts';
+import type { ScopeOf } from './scope.ts';
+import { toSdkTask } from './sdk-task-store.ts';
+import type { TaskService } from './service.ts';
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+type CallRequest = { params: { name: string; arguments?: Record<string, unknown>; task?: { ttl?: number } } };
+type Handler = (request: never, extra: Extra) => unknown;
+
+export interface KafkaTaskHooks {
+  service: TaskService;
+  scopeOf: ScopeOf;
+  /** Tools that accept task-augmented calls. */
+  taskTools: ReadonlySet<string>;
+  logger: Logger;
+}
+
+export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): void {
+  const inner = server.server;
+  const install = inner.setRequestHandler.bind(inner) as (schema: unknown, handler: Handler) => void;
+  const closed = new AbortController();
+  const previousOnClose = inner.onclose;
+  inner.onclose = () => {
+    closed.abort();
+    previousOnClose?.();
+  };
+
+  const watchStatus = async (task: TaskRecord) => {
+    let last = `${task.status}|${task.statusMessage ?? ''}`;
+    for (;;) {
+      try {
+        await delay(task.pollIntervalMs, undefined, { signal: closed.signal });
+        const now = await hooks.service.records.get(task.taskId, Date.now());
+        if (!now) return;
+        const seen = `${now.status}|${now.statusMessage ?? ''}`;
+        if (seen !== last) {
+          last = seen;
+          await inner.notification({ method: 'notifications/tasks/status', params: toSdkTask(now) });
+        }
+        if (isTerminalStatus(now.status)) return;
+      } catch (err) {
+        if (closed.signal.aborted) return;
+        hooks.logger.debug({ taskId: task.taskId, err }, 'task status notification failed');
+      }
+    }
+  };
+
+  const wrapCall =
+    (original: Handler): Handler =>
+    async (request: never, extra: Extra) => {
+      const { name, task, arguments: args } = (request as CallRequest).params;
+      if (task) {
+        if (!hooks.taskTools.has(name)) {
+          throw new McpError(
+            ErrorCode.MethodNotFound,
+            `Tool ${name} does not support task-augmented calls (execution.taskSupport: forbidden)`,
+          );
+        }
+        const record = await hooks.service.createToolTask({
+          tool: name,
+          args: args ?? {},
+          scope: hooks.scopeOf(extra.sessionId),
+          sessionId: extra.sessionId,
+          requestedTtlMs: task.ttl,
+        });
+        void watchStatus(record);
+        return { task: toSdkTask(record) };
+      }
+      const key = extra._meta?.[IDEMPOTENCY_META_KEY];
+      if (hooks.taskTools.has(name) && typeof key === 'string') {
+        const record = await hooks.service.taskForKey(key);
+        if (record && record.tool === name) {
+          return hooks.service.executeForWorker(
+            record,
+            extra.signal,
+            async (signal) => (await original(request, { ...extra, signal })) as CallToolResult,
+          );
+        }
+      }
+      return original(request, extra);
+    };
+
+  const wrapList =
+    (original: Handler): Handler =>
+    async (request: never, extra: Extra) => {
+      const listed = (await original(request, extra)) as ListToolsResult;
+      return {
+        ...listed,
+        tools: listed.tools.map((tool) =>
+          hooks.taskTools.has(tool.name)
+            ? { ...tool, execution: { ...tool.execution, taskSupport: 'optional' as const } }
+            : tool,
+        ),
+      };
+    };
+
+  inner.setRequestHandler = ((schema: unknown, handler: Handler) => {
+    if (schema === CallToolRequestSchema) return install(schema, wrapCall(handler));
+    if (schema === ListToolsRequestSchema) return install(schema, wrapList(handler));
+    return install(schema, handler);
+  }) as typeof inner.setRequestHandler;
+}
