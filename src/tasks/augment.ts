@@ -1,8 +1,10 @@
 /**
  * Teaches one McpServer to take task-augmented calls of chosen tools through Kafka. Must run
- * before any tool is registered: it wraps the tools/call and tools/list handlers the McpServer
- * installs (through the public `setRequestHandler`), so the SDK's own tool dispatch, input and
- * output validation stay as they are for every plain call.
+ * before any tool is registered, on an McpServer constructed WITHOUT `tools` in its declared
+ * capabilities (else the SDK installs its tool handlers in the constructor): it wraps the
+ * tools/call and tools/list handlers the McpServer installs on its first registerTool (through
+ * the public `setRequestHandler`), so the SDK's own tool dispatch, input and output validation
+ * stay as they are for every plain call. `assertInstalled()` fails loudly if that did not happen.
  *
  * - tools/list shows `execution.taskSupport: 'optional'` on the task tools.
  * - A task-augmented call of a task tool is enqueued (service.ts) and answered with
@@ -14,12 +16,11 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { getLiteralValue, getObjectShape } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  CallToolRequestSchema,
   type CallToolResult,
   ErrorCode,
-  ListToolsRequestSchema,
   type ListToolsResult,
   McpError,
   type ServerNotification,
@@ -44,7 +45,7 @@ export interface KafkaTaskHooks {
   logger: Logger;
 }
 
-export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): void {
+export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { assertInstalled(): void } {
   const inner = server.server;
   const install = inner.setRequestHandler.bind(inner) as (schema: unknown, handler: Handler) => void;
   const closed = new AbortController();
@@ -123,9 +124,19 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): void
       };
     };
 
+  const wrapped = new Set<string>();
   inner.setRequestHandler = ((schema: unknown, handler: Handler) => {
-    if (schema === CallToolRequestSchema) return install(schema, wrapCall(handler));
-    if (schema === ListToolsRequestSchema) return install(schema, wrapList(handler));
+    // By method name: the SDK may load its schemas from another copy of types.js than ours.
+    const method = getLiteralValue(getObjectShape(schema as never)?.method as never);
+    if (method === 'tools/call' || method === 'tools/list') wrapped.add(method);
+    if (method === 'tools/call') return install(schema, wrapCall(handler));
+    if (method === 'tools/list') return install(schema, wrapList(handler));
     return install(schema, handler);
   }) as typeof inner.setRequestHandler;
+  return {
+    assertInstalled() {
+      if (wrapped.size !== 2)
+        throw new Error('MCP tasks: the tool handlers were installed before they could be wrapped');
+    },
+  };
 }

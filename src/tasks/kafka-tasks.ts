@@ -91,7 +91,9 @@ export async function startKafkaTasks(options: {
     scopeOf,
     close: async () => {
       clearInterval(timer);
-      await consumer.disconnect().catch((err: unknown) => logger.warn({ err }, 'outcomes consumer disconnect'));
+      await consumer
+        .disconnect()
+        .catch((err: unknown) => logger.warn({ err }, 'outcomes consumer disconnect'));
       await producer.disconnect().catch((err: unknown) => logger.warn({ err }, 'task producer disconnect'));
     },
   };

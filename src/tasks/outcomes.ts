@@ -28,8 +28,15 @@ export async function recordDeadLetteredTask(
   const task = await records.get(event.jobID, now);
   if (!task || isTerminalStatus(task.status)) return false;
   const reason = event.error ? `${event.error.reason}: ${event.error.message}` : 'unknown reason';
-  const changed = await records.finish(task.taskId, 'failed', `job dead-lettered (${reason})`, undefined, now);
-  if (changed) logger.info({ taskId: task.taskId, reason: event.error?.reason }, 'task failed: job dead-lettered');
+  const changed = await records.finish(
+    task.taskId,
+    'failed',
+    `job dead-lettered (${reason})`,
+    undefined,
+    now,
+  );
+  if (changed)
+    logger.info({ taskId: task.taskId, reason: event.error?.reason }, 'task failed: job dead-lettered');
   return changed;
 }
 

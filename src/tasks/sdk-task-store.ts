@@ -7,7 +7,10 @@
  * Tasks are created by the Kafka path (service.ts), not through `createTask` here, which only
  * exists to satisfy the interface for tools the SDK would run in-process (none today).
  */
-import type { CreateTaskOptions, TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
+import type {
+  CreateTaskOptions,
+  TaskStore,
+} from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
 import type { Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { isTerminalStatus, type TaskRecord, type TaskRecordStore, type TerminalStatus } from './records.ts';
 import type { ScopeOf } from './scope.ts';
@@ -29,7 +32,9 @@ export function toSdkTask(record: TaskRecord): Task {
 /** The tasks/result of a terminal task that holds no tool result (cancelled, or lost by the pipeline). */
 export function resultWithoutToolResult(record: TaskRecord): Result {
   return {
-    content: [{ type: 'text', text: record.statusMessage ?? `Task ${record.taskId} ended ${record.status}.` }],
+    content: [
+      { type: 'text', text: record.statusMessage ?? `Task ${record.taskId} ended ${record.status}.` },
+    ],
     isError: true,
   };
 }
@@ -98,7 +103,12 @@ export class DurableTaskStore implements TaskStore {
   }
 
   async listTasks(cursor?: string, sessionId?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    const page = await this.#deps.records.list(this.#deps.scopeOf(sessionId), this.#now(), TASKS_PAGE_SIZE, cursor);
+    const page = await this.#deps.records.list(
+      this.#deps.scopeOf(sessionId),
+      this.#now(),
+      TASKS_PAGE_SIZE,
+      cursor,
+    );
     return {
       tasks: page.tasks.map(toSdkTask),
       ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }),

@@ -71,7 +71,10 @@ export class TaskService {
   }): Promise<TaskRecord> {
     const { settings, records, logger } = this.#deps;
     const taskId = randomBytes(16).toString('hex');
-    const ttlMs = Math.min(Math.max(options.requestedTtlMs ?? settings.defaultTtlMs, 1_000), settings.maxTtlMs);
+    const ttlMs = Math.min(
+      Math.max(options.requestedTtlMs ?? settings.defaultTtlMs, 1_000),
+      settings.maxTtlMs,
+    );
     const task = await records.insert({
       taskId,
       scope: options.scope,
@@ -81,7 +84,11 @@ export class TaskService {
       pollIntervalMs: settings.pollIntervalMs,
       now: this.#now(),
     });
-    const envelope = { jobID: taskId, jobType: 'tool-call', payload: { tool: options.tool, arguments: options.args } };
+    const envelope = {
+      jobID: taskId,
+      jobType: 'tool-call',
+      payload: { tool: options.tool, arguments: options.args },
+    };
     try {
       await this.#deps.producer.send({
         topic: settings.topic,
@@ -128,7 +135,9 @@ export class TaskService {
       if (callSignal.aborted) return result; // the worker gave up on this call: it retries
       const status: TerminalStatus = result.isError ? 'failed' : 'completed';
       const message = result.isError ? firstText(result) : undefined;
-      if (await records.finish(task.taskId, status, message, result as Record<string, unknown>, this.#now())) {
+      if (
+        await records.finish(task.taskId, status, message, result as Record<string, unknown>, this.#now())
+      ) {
         log.info({ status }, 'task finished');
       }
       return result;
@@ -154,7 +163,10 @@ export class TaskService {
         const record = await this.#deps.records.get(taskId, this.#now());
         if (!record || record.status === 'cancelled') cancelled.abort();
       } catch (err) {
-        this.#deps.logger.warn({ taskId, err }, 'checking a running task for cancellation failed; will retry');
+        this.#deps.logger.warn(
+          { taskId, err },
+          'checking a running task for cancellation failed; will retry',
+        );
       }
     }
   }
