@@ -43,14 +43,6 @@ async function createTask(client: Client, args: Record<string, unknown>, ttl?: n
   return created.task;
 }
 
-async function waitForStatus(client: Client, taskId: string, status: string) {
-  await waitUntil(
-    async () => (await client.experimental.tasks.getTask(taskId)).status === status,
-    60_000,
-    `task ${taskId} ${status}`,
-  );
-}
-
 describe('MCP Tasks over Kafka', () => {
   const topic = uniqueName('tasks');
   const group = uniqueName('tasks-workers');
