@@ -115,7 +115,7 @@ export class TaskService {
     callSignal: AbortSignal,
     run: (signal: AbortSignal) => Promise<CallToolResult>,
   ): Promise<CallToolResult> {
-    const { records, logger, settings } = this.#deps;
+    const { records, logger } = this.#deps;
     const log = logger.child({ taskId: task.taskId, tool: task.tool });
     const started = await records.markStarted(task.taskId, this.#now());
     if (!started || isTerminalStatus(started.status)) {

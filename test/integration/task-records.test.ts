@@ -78,7 +78,8 @@ function taskRecordsContract(name: string, open: () => Promise<NotesStore>) {
     });
 
     it("lists one scope's tasks oldest first, in pages", async () => {
-      for (let i = 0; i < 5; i++) await store.tasks.insert(newTask(`p-${i}`, 'session:paged', T0 + 100 + (i % 3)));
+      for (let i = 0; i < 5; i++)
+        await store.tasks.insert(newTask(`p-${i}`, 'session:paged', T0 + 100 + (i % 3)));
       await store.tasks.insert(newTask('p-other', 'session:other', T0 + 100));
       const seen: string[] = [];
       let cursor: string | undefined;

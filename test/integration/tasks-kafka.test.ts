@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TASK_SKIPPED_META_KEY } from '../../src/tasks/service.ts';
 import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { call, textOf } from '../helpers/mcp-suite.ts';
 import { SERVER_ENTRY } from '../helpers/processes.ts';
