@@ -83,6 +83,20 @@ async function expectUpgradedTitlesComplete(store: NotesStore): Promise<void> {
   expect(await store.completeTitles('ALPHA')).toEqual({ titles: ['Alpha plan'], total: 1, hasMore: false });
 }
 
+/** Step 4: the MCP tasks table (src/tasks/records.ts) takes a record. */
+async function expectTasksTable(store: NotesStore): Promise<void> {
+  const now = Date.now();
+  await store.tasks.insert({
+    taskId: 'upgraded',
+    scope: 's',
+    tool: 't',
+    ttlMs: 60_000,
+    pollIntervalMs: 1_000,
+    now,
+  });
+  expect((await store.tasks.get('upgraded', now))?.status).toBe('working');
+}
+
 describe('SQLite file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'notes-store-'));
   let n = 0;
@@ -96,17 +110,18 @@ describe('SQLite file', () => {
     const store = await openSqliteNotesStore({ path, logger });
     try {
       expect(sqliteQuery(store, 'PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
-      expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 3 }]);
+      expect(sqliteQuery(store, 'PRAGMA user_version')).toEqual([{ user_version: 4 }]);
     } finally {
       await store.close();
     }
   });
 
-  it('upgrades a version-2 database (idempotency fingerprints) to 3: existing titles complete', async () => {
+  it('upgrades a version-2 database (idempotency fingerprints) to 4: existing titles complete, tasks table', async () => {
     const path = join(dir, 'upgrade', 'notes.db');
     const store = await openSqliteNotesStore({ path, logger });
     await store.saveNote('Alpha plan', 'x');
-    // Back to what schema version 2 left: no folded title, no index on it.
+    // Back to what schema version 2 left: no folded title, no index on it, no tasks table.
+    sqliteQuery(store, 'DROP TABLE tasks');
     sqliteQuery(store, 'DROP INDEX notes_title_folded');
     sqliteQuery(store, 'ALTER TABLE notes DROP COLUMN title_folded');
     sqliteQuery(store, 'PRAGMA user_version = 2');
@@ -114,8 +129,9 @@ describe('SQLite file', () => {
 
     const upgraded = await openSqliteNotesStore({ path, logger });
     try {
-      expect(sqliteQuery(upgraded, 'PRAGMA user_version')).toEqual([{ user_version: 3 }]);
+      expect(sqliteQuery(upgraded, 'PRAGMA user_version')).toEqual([{ user_version: 4 }]);
       await expectUpgradedTitlesComplete(upgraded);
+      await expectTasksTable(upgraded);
     } finally {
       await upgraded.close();
     }
@@ -204,10 +220,11 @@ describe('PostgreSQL', () => {
     }
   });
 
-  it('upgrades a version-2 schema (idempotency fingerprints) to 3: the title prefix index', async () => {
+  it('upgrades a version-2 schema (idempotency fingerprints) to 4: the title prefix index, tasks table', async () => {
     const url = await freshSchemaUrl();
     const store = await openPostgresNotesStore({ url, logger, poolSize: 2 });
     await store.saveNote('Alpha plan', 'x');
+    await postgresQuery(store, 'DROP TABLE tasks');
     await postgresQuery(store, 'DROP INDEX notes_title_prefix');
     await postgresQuery(store, 'UPDATE notes_schema_version SET version = 2');
     await store.close();
@@ -215,7 +232,7 @@ describe('PostgreSQL', () => {
     const upgraded = await openPostgresNotesStore({ url, logger, poolSize: 2 });
     try {
       expect(await postgresQuery(upgraded, 'SELECT version FROM notes_schema_version')).toEqual([
-        { version: 3 },
+        { version: 4 },
       ]);
       const indexes = await postgresQuery(
         upgraded,
@@ -223,6 +240,7 @@ describe('PostgreSQL', () => {
       );
       expect(indexes).toHaveLength(1);
       await expectUpgradedTitlesComplete(upgraded);
+      await expectTasksTable(upgraded);
     } finally {
       await upgraded.close();
     }
