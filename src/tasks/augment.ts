@@ -7,8 +7,11 @@
  * stay as they are for every plain call. `assertInstalled()` fails loudly if that did not happen.
  *
  * - tools/list shows `execution.taskSupport: 'optional'` on the task tools.
- * - A task-augmented call of a task tool is enqueued (service.ts) and answered with
- *   CreateTaskResult at once; of any other tool it is refused (-32601, taskSupport forbidden).
+ * - A task-augmented call of a task tool has its arguments checked against the tool's input
+ *   schema first (bad input: -32602 at once, no task, no job), then is enqueued (service.ts) and
+ *   answered with CreateTaskResult; of any other tool it is refused (-32601, taskSupport forbidden).
+ *   The schema is read from the McpServer's registered tools (private, like unknown-tool.ts):
+ *   `assertInstalled()` also fails if that is gone.
  * - A plain call of a task tool whose idempotency key names a live task is the worker running
  *   that task: it goes through `executeForWorker`. Every other plain call runs as before.
  * - The creating session gets notifications/tasks/status on each status change while it is
@@ -16,7 +19,14 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { getLiteralValue, getObjectShape } from '@modelcontextprotocol/sdk/server/zod-compat.js';
+import {
+  type AnySchema,
+  getLiteralValue,
+  getObjectShape,
+  getParseErrorMessage,
+  normalizeObjectSchema,
+  safeParseAsync,
+} from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   type CallToolResult,
@@ -36,6 +46,8 @@ import type { TaskService } from './service.ts';
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 type CallRequest = { params: { name: string; arguments?: Record<string, unknown>; task?: { ttl?: number } } };
 type Handler = (request: never, extra: Extra) => unknown;
+/** The part of McpServer's private tool registry the creation-time input check reads. */
+type RegisteredTools = Record<string, { inputSchema?: AnySchema }>;
 
 export interface KafkaTaskHooks {
   service: TaskService;
@@ -47,6 +59,20 @@ export interface KafkaTaskHooks {
 
 export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { assertInstalled(): void } {
   const inner = server.server;
+  const registered = (server as unknown as { _registeredTools?: RegisteredTools })._registeredTools;
+
+  /** The check the SDK makes before a plain call runs, made before a task is created. */
+  const assertValidArguments = async (name: string, args: Record<string, unknown> | undefined) => {
+    const schema = registered?.[name]?.inputSchema;
+    if (!schema) return;
+    const parsed = await safeParseAsync(normalizeObjectSchema(schema) ?? schema, args);
+    if (!parsed.success) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `Input validation error: Invalid arguments for tool ${name}: ${getParseErrorMessage(parsed.error)}`,
+      );
+    }
+  };
   const install = inner.setRequestHandler.bind(inner) as (schema: unknown, handler: Handler) => void;
   const closed = new AbortController();
   const previousOnClose = inner.onclose;
@@ -86,6 +112,7 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
             `Tool ${name} does not support task-augmented calls (execution.taskSupport: forbidden)`,
           );
         }
+        await assertValidArguments(name, args);
         const record = await hooks.service.createToolTask({
           tool: name,
           args: args ?? {},
@@ -137,6 +164,10 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
     assertInstalled() {
       if (wrapped.size !== 2)
         throw new Error('MCP tasks: the tool handlers were installed before they could be wrapped');
+      for (const name of hooks.taskTools) {
+        if (!registered?.[name]?.inputSchema)
+          throw new Error(`MCP tasks: cannot read the input schema of task tool ${name} from the SDK`);
+      }
     },
   };
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../../src/protocol.ts';
-import { waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
+import { SANDBOXED_CHILD_PROCESSES, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import { callToolWith, connectClient, GENERATIONS, type Progress } from '../helpers/mcp-clients.ts';
 import {
   connectStreamable,
@@ -21,8 +21,6 @@ import { REPO, SERVER_ENTRY } from '../helpers/processes.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const FIXTURE = join(REPO, 'test/fixtures/mcp-fixture-server.ts');
-/** A sandboxed fixture server on the host: bwrap, the lifeline (PID 1 inside) and node. */
-const SANDBOXED_FIXTURE_PROCESSES = 3;
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -243,7 +241,7 @@ describe.each(GENERATIONS)(
             onprogress: (p) => {
               // Cancelled only once the whole tree is up, so the check below sees it go.
               if (p.progress === 2)
-                treeUp = waitForProcesses(token, SANDBOXED_FIXTURE_PROCESSES).then(() => controller.abort());
+                treeUp = waitForProcesses(token, SANDBOXED_CHILD_PROCESSES).then(() => controller.abort());
             },
           },
         );

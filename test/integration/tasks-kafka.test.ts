@@ -8,10 +8,12 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { SANDBOXED_CHILD_PROCESSES, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { call, textOf } from '../helpers/mcp-suite.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { SERVER_ENTRY } from '../helpers/processes.ts';
 import {
   type InProcessWorker,
@@ -25,11 +27,37 @@ import {
 } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
+/** Long enough for a sandboxed server_initialize of this repository's server on a loaded machine. */
+const TASK_DONE_WITHIN_MS = 90_000;
 const HOSTILE = join(import.meta.dirname, '../fixtures/hostile-server.ts');
 const selfServer = (name: string) => ({
   name,
   config: { command: 'node', args: [SERVER_ENTRY, '--stdio'], env: { NOTES_DB: ':memory:' } },
 });
+
+/** A server_initialize entry whose child waits for a file that never appears; `token` follows it on the host. */
+const gatedServer = (name: string, gate: string, token: string) => ({
+  name,
+  config: { command: 'node', args: [HOSTILE, 'gate', gate, token] },
+});
+
+/** Server settings of the task path: its own topic and outcomes group per describe. */
+const taskServerEnv = (topic: string, extra: Record<string, string> = {}) => ({
+  KAFKA_BROKERS: brokers,
+  KAFKA_TOPIC: topic,
+  MCP_TASKS_CONSUMER_GROUP: `${topic}-outcomes`,
+  MCP_TASK_POLL_INTERVAL_MS: '200',
+  MCP_INIT_ALLOWED_COMMANDS: 'node',
+  MCP_INIT_TIMEOUT_MS: '30000',
+  ...extra,
+});
+
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+async function outcomeOf(results: TopicWatch, taskId: string) {
+  const events = await results.waitFor((all) => all.some((e) => e.jobID === taskId), TASK_DONE_WITHIN_MS);
+  return events.find((e) => e.jobID === taskId);
+}
 
 async function createTask(client: Client, args: Record<string, unknown>, ttl?: number) {
   const created = await client.request(
@@ -57,14 +85,7 @@ describe('MCP Tasks over Kafka', () => {
   };
 
   beforeAll(async () => {
-    srv = await startTestServer({
-      KAFKA_BROKERS: brokers,
-      KAFKA_TOPIC: topic,
-      MCP_TASKS_CONSUMER_GROUP: uniqueName('tasks-outcomes'),
-      MCP_TASK_POLL_INTERVAL_MS: '200',
-      MCP_INIT_ALLOWED_COMMANDS: 'node',
-      MCP_INIT_TIMEOUT_MS: '30000',
-    });
+    srv = await startTestServer(taskServerEnv(topic));
     probe = await new KafkaProbe(brokers).connect();
     results = await probe.watch(`${topic}.results`);
     ({ client } = await connectStreamable(srv.url));
@@ -139,27 +160,33 @@ describe('MCP Tasks over Kafka', () => {
     expect(got.statusMessage).toMatch(/failed to initialize \(not_allowed\)/);
   });
 
-  it('cancels a running task at its child process', async () => {
+  it('cancels a running task at its child process: the whole sandboxed tree is gone', async () => {
     const gate = join(gateDir, 'never');
     const token = uniqueName('gate');
-    const task = await createTask(client, {
-      name: 'Gated',
-      config: { command: 'node', args: [HOSTILE, 'gate', gate, token] },
-    });
-    await waitUntil(
-      async () => (await srv.store.tasks.get(task.taskId, Date.now()))?.startedAt !== undefined,
-      60_000,
-      'task started by the worker',
-    );
+    const task = await createTask(client, gatedServer('Gated', gate, token));
+    await waitForProcesses(token, SANDBOXED_CHILD_PROCESSES);
+    expect((await srv.store.tasks.get(task.taskId, Date.now()))?.startedAt).toBeDefined();
     await client.experimental.tasks.cancelTask(task.taskId);
-    const [event] = (await results.waitFor((events) => events.some((e) => e.jobID === task.taskId))).filter(
-      (e) => e.jobID === task.taskId,
-    );
+    await waitUntilGone(token);
+    const event = await outcomeOf(results, task.taskId);
     expect(event?.status).toBe('succeeded');
     expect(event?.result?.text).toMatch(/is cancelled/);
     expect(existsSync(gate)).toBe(false);
     expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe('cancelled');
     writeFileSync(gate, ''); // nothing waits on it any more
+  });
+
+  it('refuses a task call whose arguments break the input schema with -32602, creating no task', async () => {
+    const before = (await client.experimental.tasks.listTasks()).tasks.length;
+    const refused = createTask(client, { name: 'No_Config' });
+    await expect(refused).rejects.toMatchObject({ code: ErrorCode.InvalidParams });
+    await expect(refused).rejects.toThrow(/Invalid arguments for tool server_initialize/);
+    await expect(createTask(client, { name: 'Bad_Command', config: { command: 42 } })).rejects.toMatchObject({
+      code: ErrorCode.InvalidParams,
+    });
+    expect((await client.experimental.tasks.listTasks()).tasks).toHaveLength(before);
+    // The session keeps serving.
+    expect((await createTask(client, selfServer('After_Refusal'))).status).toBe('working');
   });
 
   it('streams a task with callToolStream as a user would, with status notifications', async () => {
@@ -212,5 +239,187 @@ describe('MCP Tasks over Kafka', () => {
       'task expired',
     );
     expect(await srv.store.tasks.prune(Date.now())).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('MCP Tasks over Kafka across a server restart', () => {
+  const topic = uniqueName('tasks-restart');
+  const group = uniqueName('tasks-restart-workers');
+  const token = 'restart-token';
+  const notesDb = join(tempDir(), 'notes.db');
+  const env = taskServerEnv(topic, { NOTES_DB: notesDb, MCP_AUTH_TOKEN: token });
+  const workerFor = (url: string) =>
+    startInProcessWorker(
+      workerEnv({ brokers, topic, group, serverUrl: url, extra: { MCP_AUTH_TOKEN: token } }),
+    );
+
+  it('delivers results from the database after a restart: one finished before it, one queued before and run after', async () => {
+    let srv = await startTestServer(env);
+    let worker: InProcessWorker | undefined = await workerFor(srv.url);
+    let { client } = await connectStreamable(srv.url, bearer(token));
+    try {
+      const finished = await createTask(client, selfServer('Before_Restart'));
+      await waitUntil(
+        async () => (await srv.store.tasks.get(finished.taskId, Date.now()))?.status === 'completed',
+        TASK_DONE_WITHIN_MS,
+        'the first task completed',
+      );
+      await worker.stop();
+      worker = undefined;
+      const queued = await createTask(client, selfServer('Across_Restart'));
+      await client.close();
+      await srv.stop();
+
+      srv = await startTestServer(env);
+      ({ client } = await connectStreamable(srv.url, bearer(token)));
+      const first = await client.experimental.tasks.getTaskResult(finished.taskId, CallToolResultSchema);
+      expect((first.structuredContent as { name: string }).name).toBe('Before_Restart');
+      expect((await client.experimental.tasks.getTask(queued.taskId)).status).toBe('working');
+      const listed = (await client.experimental.tasks.listTasks()).tasks.map((t) => t.taskId);
+      expect(listed).toEqual(expect.arrayContaining([finished.taskId, queued.taskId]));
+
+      worker = await workerFor(srv.url);
+      const second = await client.experimental.tasks.getTaskResult(queued.taskId, CallToolResultSchema, {
+        timeout: TASK_DONE_WITHIN_MS,
+      });
+      expect(second.isError).toBeFalsy();
+      expect((second.structuredContent as { name: string }).name).toBe('Across_Restart');
+      expect((await client.experimental.tasks.getTask(queued.taskId)).status).toBe('completed');
+    } finally {
+      await client.close();
+      await worker?.stop();
+      await srv.stop();
+    }
+  });
+});
+
+describe('MCP Tasks over Kafka on two PostgreSQL replicas', () => {
+  const topic = uniqueName('tasks-replicas');
+  const group = uniqueName('tasks-replicas-workers');
+  const token = 'replica-token';
+  const gateDir = tempDir();
+  let db: TestDatabase;
+  let a: TestServer;
+  let b: TestServer;
+  let worker: InProcessWorker;
+  let probe: KafkaProbe;
+  let results: TopicWatch;
+  let onA: Client;
+  let onB: Client;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(inject('databaseUrl'));
+    const env = taskServerEnv(topic, { DATABASE_URL: db.url, MCP_AUTH_TOKEN: token });
+    a = await startTestServer(env);
+    b = await startTestServer(env);
+    probe = await new KafkaProbe(brokers).connect();
+    results = await probe.watch(`${topic}.results`);
+    // The worker reaches A only: whatever B answers, it read from the shared database.
+    worker = await startInProcessWorker(
+      workerEnv({ brokers, topic, group, serverUrl: a.url, extra: { MCP_AUTH_TOKEN: token } }),
+    );
+    ({ client: onA } = await connectStreamable(a.url, bearer(token)));
+    ({ client: onB } = await connectStreamable(b.url, bearer(token)));
+  });
+
+  afterAll(async () => {
+    await onA?.close();
+    await onB?.close();
+    await worker?.stop();
+    await results?.stop();
+    await probe?.close();
+    await a?.stop();
+    await b?.stop();
+    await db?.drop();
+  });
+
+  it('answers tasks/get, tasks/result and tasks/list on B for a task created on A', async () => {
+    const task = await createTask(onA, selfServer('Replicated'));
+    expect((await onB.experimental.tasks.getTask(task.taskId)).taskId).toBe(task.taskId);
+    const result = await onB.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema, {
+      timeout: TASK_DONE_WITHIN_MS,
+    });
+    expect((result.structuredContent as { name: string }).name).toBe('Replicated');
+    expect((await onB.experimental.tasks.getTask(task.taskId)).status).toBe('completed');
+    expect((await onB.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).toContain(task.taskId);
+  });
+
+  it('cancels on B a task running on A: A stops its child and the worker commits', async () => {
+    const gate = join(gateDir, 'never');
+    const childToken = uniqueName('replica-gate');
+    const task = await createTask(onA, gatedServer('Gated_On_A', gate, childToken));
+    await waitForProcesses(childToken, SANDBOXED_CHILD_PROCESSES);
+    expect((await onB.experimental.tasks.cancelTask(task.taskId)).status).toBe('cancelled');
+    await waitUntilGone(childToken);
+    const event = await outcomeOf(results, task.taskId);
+    expect(event?.status).toBe('succeeded');
+    expect(event?.result?.text).toMatch(/is cancelled/);
+    expect((await onA.experimental.tasks.getTask(task.taskId)).status).toBe('cancelled');
+    await waitUntil(() => probe.committedAtEnd(group, topic), 30_000, 'jobs committed');
+    writeFileSync(gate, '');
+  });
+});
+
+describe('MCP Tasks over Kafka: a dead-lettered job', () => {
+  const topic = uniqueName('tasks-dlq');
+  const group = uniqueName('tasks-dlq-workers');
+  const gateDir = tempDir();
+  const MAX_ATTEMPTS = 2;
+  let srv: TestServer;
+  let worker: InProcessWorker;
+  let probe: KafkaProbe;
+  let results: TopicWatch;
+  let client: Client;
+
+  beforeAll(async () => {
+    srv = await startTestServer(taskServerEnv(topic));
+    probe = await new KafkaProbe(brokers).connect();
+    results = await probe.watch(`${topic}.results`);
+    // Every attempt of a call that never answers times out: retries are exhausted, the job dead-lettered.
+    worker = await startInProcessWorker(
+      workerEnv({
+        brokers,
+        topic,
+        group,
+        serverUrl: srv.url,
+        extra: { WORKER_CALL_TIMEOUT_MS: '2000', WORKER_MAX_ATTEMPTS: String(MAX_ATTEMPTS) },
+      }),
+    );
+    ({ client } = await connectStreamable(srv.url));
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await worker?.stop();
+    await results?.stop();
+    await probe?.close();
+    await srv?.stop();
+  });
+
+  it('ends the task failed with the reason the worker published on <topic>.results', async () => {
+    const childToken = uniqueName('dlq-gate');
+    const gate = join(gateDir, 'never');
+    const task = await createTask(client, gatedServer('Never_Answers', gate, childToken));
+    const event = await outcomeOf(results, task.taskId);
+    expect(event?.status).toBe('failed');
+    expect(event?.error?.reason).toBe('retries-exhausted');
+    await waitUntil(
+      async () => (await client.experimental.tasks.getTask(task.taskId)).status === 'failed',
+      30_000,
+      'the task failed from the outcome event',
+    );
+    const failed = await client.experimental.tasks.getTask(task.taskId);
+    expect(failed.statusMessage).toMatch(
+      new RegExp(`^job dead-lettered \\(retries-exhausted: gave up after ${MAX_ATTEMPTS} attempts`),
+    );
+    const dead = await probe.readTopic(`${topic}.dlq`, (m) =>
+      m.some((x) => x.key?.toString() === task.taskId),
+    );
+    expect(dead.some((m) => m.key?.toString() === task.taskId)).toBe(true);
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/job dead-lettered/);
+    await waitUntilGone(childToken);
+    writeFileSync(gate, '');
   });
 });
