@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { waitFor } from './mcp-server.ts';
 
-/** A sandboxed server_initialize child on the host: bwrap, bwrap's init (PID 1 inside) and the command. */
+/** A sandboxed server_initialize child on the host: bwrap, the lifeline (PID 1 inside) and the command. */
 export const SANDBOXED_CHILD_PROCESSES = 3;
 
 /** How long a killed sandbox may take to disappear (the kernel tears the namespace down). */

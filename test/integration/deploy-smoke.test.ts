@@ -241,6 +241,10 @@ describe('deployment smoke: compose configuration, built dist/, production depen
       {
         HOST: '127.0.0.1',
         PORT: String(serverPort),
+        // MCP Tasks over Kafka: the test's broker, this run's topic and outcomes group.
+        KAFKA_BROKERS: brokers,
+        KAFKA_TOPIC: topic,
+        MCP_TASKS_CONSUMER_GROUP: `${group}-tasks`,
         MCP_INIT_ENV_DIR: join(appDir, 'init-env'),
         // The image's /app paths, and the node that stands in for the image's.
         MCP_INIT_SANDBOX_PATHS: [
