@@ -54,6 +54,35 @@ const taskServerEnv = (topic: string, extra: Record<string, string> = {}) => ({
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
+interface TaskStack {
+  srv: TestServer;
+  probe: KafkaProbe;
+  /** `<topic>.results`, read from the start. */
+  results: TopicWatch;
+  client: Client;
+  close(): Promise<void>;
+}
+
+/** A task-enabled server on `topic`, a Kafka probe watching its results and a client; no worker. */
+async function startTaskStack(topic: string): Promise<TaskStack> {
+  const srv = await startTestServer(taskServerEnv(topic));
+  const probe = await new KafkaProbe(brokers).connect();
+  const results = await probe.watch(`${topic}.results`);
+  const { client } = await connectStreamable(srv.url);
+  return {
+    srv,
+    probe,
+    results,
+    client,
+    close: async () => {
+      await client.close();
+      await results.stop();
+      await probe.close();
+      await srv.stop();
+    },
+  };
+}
+
 async function outcomeOf(results: TopicWatch, taskId: string) {
   const events = await results.waitFor((all) => all.some((e) => e.jobID === taskId), TASK_DONE_WITHIN_MS);
   return events.find((e) => e.jobID === taskId);
@@ -73,6 +102,7 @@ async function createTask(client: Client, args: Record<string, unknown>, ttl?: n
 describe('MCP Tasks over Kafka', () => {
   const topic = uniqueName('tasks');
   const group = uniqueName('tasks-workers');
+  let stack: TaskStack;
   let srv: TestServer;
   let probe: KafkaProbe;
   let results: TopicWatch;
@@ -85,18 +115,13 @@ describe('MCP Tasks over Kafka', () => {
   };
 
   beforeAll(async () => {
-    srv = await startTestServer(taskServerEnv(topic));
-    probe = await new KafkaProbe(brokers).connect();
-    results = await probe.watch(`${topic}.results`);
-    ({ client } = await connectStreamable(srv.url));
+    stack = await startTaskStack(topic);
+    ({ srv, probe, results, client } = stack);
   });
 
   afterAll(async () => {
-    await client?.close();
     await worker?.stop();
-    await results?.stop();
-    await probe?.close();
-    await srv?.stop();
+    await stack?.close();
   });
 
   it('declares the tasks capability and lists server_initialize as task-capable, the notes tools not', async () => {
@@ -365,38 +390,30 @@ describe('MCP Tasks over Kafka: a dead-lettered job', () => {
   const group = uniqueName('tasks-dlq-workers');
   const gateDir = tempDir();
   const MAX_ATTEMPTS = 2;
-  let srv: TestServer;
+  let stack: TaskStack;
   let worker: InProcessWorker;
-  let probe: KafkaProbe;
-  let results: TopicWatch;
-  let client: Client;
 
   beforeAll(async () => {
-    srv = await startTestServer(taskServerEnv(topic));
-    probe = await new KafkaProbe(brokers).connect();
-    results = await probe.watch(`${topic}.results`);
+    stack = await startTaskStack(topic);
     // Every attempt of a call that never answers times out: retries are exhausted, the job dead-lettered.
     worker = await startInProcessWorker(
       workerEnv({
         brokers,
         topic,
         group,
-        serverUrl: srv.url,
+        serverUrl: stack.srv.url,
         extra: { WORKER_CALL_TIMEOUT_MS: '2000', WORKER_MAX_ATTEMPTS: String(MAX_ATTEMPTS) },
       }),
     );
-    ({ client } = await connectStreamable(srv.url));
   });
 
   afterAll(async () => {
-    await client?.close();
     await worker?.stop();
-    await results?.stop();
-    await probe?.close();
-    await srv?.stop();
+    await stack?.close();
   });
 
   it('ends the task failed with the reason the worker published on <topic>.results', async () => {
+    const { client, probe, results } = stack;
     const childToken = uniqueName('dlq-gate');
     const gate = join(gateDir, 'never');
     const task = await createTask(client, gatedServer('Never_Answers', gate, childToken));

@@ -91,7 +91,11 @@ describe('docker-compose.yml', () => {
       'kafka-init': { condition: 'service_completed_successfully' },
       'mcp-server': { condition: 'service_healthy' },
     });
-    expect(dependsOn('mcp-server')).toEqual({ postgres: { condition: 'service_healthy' } });
+    // The server queues MCP tasks on the jobs topic (docs/tasks.md): it waits for the topics too.
+    expect(dependsOn('mcp-server')).toEqual({
+      postgres: { condition: 'service_healthy' },
+      'kafka-init': { condition: 'service_completed_successfully' },
+    });
     for (const [name, svc] of Object.entries(services)) {
       for (const [dep, { condition }] of Object.entries((svc.depends_on ?? {}) as Record<string, Doc>)) {
         if (condition === 'service_healthy')
