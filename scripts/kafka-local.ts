@@ -67,12 +67,48 @@ export const BROKER_SETTINGS: Readonly<Record<string, string>> = {
   // the only group protocol kafkajs speaks (JoinGroup/SyncGroup/Heartbeat/LeaveGroup).
 };
 
+/** JVM heap of each node of a multi-node cluster: three of them share a 2-core dev machine. */
+const CLUSTER_NODE_HEAP = ['-Xms128m', '-Xmx384m'];
+
+/**
+ * Broker settings for a cluster of `nodes`: from three nodes on, production-grade replication —
+ * replication factor 3 and min.insync.replicas=2 for new topics (the worker's jobs, .dlq and
+ * .results) and for the internal topics (__consumer_offsets, transactions, share state), so one
+ * node can die without losing an acknowledged write or the group coordinator. Smaller thread
+ * pools and cleaner buffer keep three JVMs within a small machine.
+ */
+export function brokerSettings(nodes: number): Record<string, string> {
+  if (nodes <= 1) return { ...BROKER_SETTINGS };
+  const replicas = String(Math.min(nodes, 3));
+  const minIsr = nodes >= 3 ? '2' : '1';
+  return {
+    ...BROKER_SETTINGS,
+    'offsets.topic.replication.factor': replicas,
+    'transaction.state.log.replication.factor': replicas,
+    'transaction.state.log.min.isr': minIsr,
+    'share.coordinator.state.topic.replication.factor': replicas,
+    'share.coordinator.state.topic.min.isr': minIsr,
+    'default.replication.factor': replicas,
+    'min.insync.replicas': minIsr,
+    'num.network.threads': '2',
+    'num.io.threads': '2',
+    'num.replica.fetchers': '1',
+    'background.threads': '2',
+    'log.cleaner.dedupe.buffer.size': String(16 * 1024 * 1024),
+  };
+}
+
 export interface StartLocalKafkaOptions {
-  /** Client port; a free one when omitted. */
+  /**
+   * Nodes (combined broker + controller) in the cluster; 1 when omitted. From 3 on, topics and
+   * internal topics get replication factor 3 and min.insync.replicas=2 (brokerSettings()).
+   */
+  brokers?: number;
+  /** Client port (single node only); a free one when omitted. */
   port?: number;
-  /** KRaft controller port; a free one when omitted. */
+  /** KRaft controller port (single node only); a free one when omitted. */
   controllerPort?: number;
-  /** Data dir (log.dirs); a fresh one under `<home>/run/` when omitted, removed by stop(). */
+  /** Data dir (log.dirs, single node only); a fresh one under `<home>/run/` when omitted, removed by stop(). */
   dataDir?: string;
   /** Where kafka.log and server.properties go; the run dir when omitted. */
   logDir?: string;
@@ -81,7 +117,7 @@ export interface StartLocalKafkaOptions {
   /** State folder (jar cache, run dirs); `<repo>/.kafka` when omitted. */
   home?: string;
   startTimeoutMs?: number;
-  /** JVM heap flags; `-Xms256m -Xmx1g` when omitted. */
+  /** JVM heap flags per node; `-Xms256m -Xmx1g` for one node, `-Xms128m -Xmx384m` each for more. */
   heap?: string[];
   /** Progress lines (jar fetch, start); silent when omitted. */
   onProgress?: (line: string) => void;
@@ -94,12 +130,32 @@ export interface StartLocalKafkaOptions {
 }
 
 export interface LocalKafka {
+  /** Bootstrap addresses, one per node. */
   brokers: string[];
   version: string;
+  /** The first node's pid and log (the only ones of a single-node broker). */
   pid: number;
   logFile: string;
+  /** Each node, to kill and restart it (fault tests). */
+  nodes: LocalKafkaNode[];
   /** SIGTERM, wait for exit (SIGKILL after a bound), remove what start created. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface LocalKafkaNode {
+  /** Kafka's node.id (1..N), as reported in metadata (leaders, coordinators). */
+  nodeId: number;
+  port: number;
+  /** `127.0.0.1:<port>` */
+  address: string;
+  logFile: string;
+  /** The JVM's pid while it runs; undefined after kill(). */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Sends `signal` (SIGKILL when omitted) and waits until the process is gone. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the node again with the same ports and data, and waits until it answers. */
+  start(): Promise<void>;
 }
 
 /** The Kafka version pinned in scripts/kafka/pom.xml (`<kafka.version>`). */
@@ -184,55 +240,74 @@ export async function ensureKafkaJars(
   }
 }
 
-/** Starts a throwaway broker for tests; see the module header. */
+/** Starts a throwaway broker (or cluster, `brokers: N`) for tests; see the module header. */
 export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Promise<LocalKafka> {
   const home = options.home ?? DEFAULT_HOME;
   const version = options.version ?? readPinnedKafkaVersion();
+  const size = options.brokers ?? 1;
+  if (!Number.isInteger(size) || size < 1 || size > 9) throw new Error(`brokers must be 1-9, got ${size}`);
+  if (size > 1 && (options.port !== undefined || options.controllerPort !== undefined || options.dataDir)) {
+    throw new Error('port, controllerPort and dataDir pin a single node: leave them out with brokers > 1');
+  }
   const libDir = await ensureKafkaJars({ version, home, onProgress: options.onProgress });
 
   const runRoot = join(home, 'run');
   await mkdir(runRoot, { recursive: true });
   await reapOrphanedRuns(runRoot);
-  const runDir = await mkdtemp(join(runRoot, 'broker-'));
+  const runDir = await mkdtemp(join(runRoot, size === 1 ? 'broker-' : `cluster${size}-`));
   await writeFile(join(runDir, 'owner.json'), JSON.stringify({ ownerPid: process.pid }));
-  const dataDir = options.dataDir ?? join(runDir, 'data');
-  const logDir = options.logDir ?? runDir;
-  await mkdir(logDir, { recursive: true });
-  // The run dir holds the data and the log unless the caller put them elsewhere; those stay.
+  // The run dir holds the data and the logs unless the caller put them elsewhere; those stay.
   const cleanup = () => rm(runDir, { recursive: true, force: true });
+  const nodeDir = (nodeId: number) => (size === 1 ? runDir : join(runDir, `node-${nodeId}`));
+  const logDirOf = (nodeId: number) => (size === 1 && options.logDir ? options.logDir : nodeDir(nodeId));
 
   const portsPinned = options.port !== undefined || options.controllerPort !== undefined;
   for (let attempt = 1; ; attempt++) {
-    const port = options.port ?? (await findFreePort());
-    const controllerPort = options.controllerPort ?? (await findFreePort([port]));
-    try {
-      const broker = await launchBroker({
-        libDir,
-        version,
+    const used: number[] = [];
+    const specs: NodeSpec[] = [];
+    for (let nodeId = 1; nodeId <= size; nodeId++) {
+      const port = (size === 1 ? options.port : undefined) ?? (await findFreePort(used));
+      used.push(port);
+      const controllerPort = (size === 1 ? options.controllerPort : undefined) ?? (await findFreePort(used));
+      used.push(controllerPort);
+      specs.push({
+        nodeId,
         port,
         controllerPort,
-        dataDir,
-        propertiesFile: join(logDir, 'server.properties'),
-        logFile: join(logDir, 'kafka.log'),
-        heap: options.heap,
-        detached: options.ownProcessGroup ?? false,
-        startTimeoutMs: options.startTimeoutMs,
-        onProgress: options.onProgress,
+        dataDir: (size === 1 ? options.dataDir : undefined) ?? join(nodeDir(nodeId), 'data'),
+        propertiesFile: join(logDirOf(nodeId), 'server.properties'),
+        logFile: join(logDirOf(nodeId), 'kafka.log'),
       });
+    }
+    const cluster = new LocalCluster({
+      libDir,
+      version,
+      specs,
+      heap: options.heap ?? (size === 1 ? DEFAULT_HEAP : CLUSTER_NODE_HEAP),
+      startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS * Math.min(size, 2),
+      ownProcessGroup: options.ownProcessGroup ?? false,
+      onProgress: options.onProgress,
+    });
+    try {
+      await cluster.startAll();
       // A test run that dies without teardown must not leave a JVM behind.
-      const killOnExit = () => broker.child.kill('SIGKILL');
+      const killOnExit = () => cluster.killAllNow();
       process.on('exit', killOnExit);
       let stopping: Promise<void> | undefined;
+      const first = cluster.nodes[0]!;
       return {
-        brokers: [`${HOST}:${port}`],
+        brokers: cluster.nodes.map((n) => n.address),
         version,
-        pid: broker.pid,
-        logFile: broker.logFile,
+        pid: first.pid ?? 0,
+        logFile: first.logFile,
+        nodes: cluster.nodes,
         stop: () => {
           stopping ??= (async () => {
             const stopStarted = Date.now();
-            const how = await stopChild(broker.child, STOP_GRACE_MS);
-            options.onProgress?.(`Kafka on ${HOST}:${port} ${how} in ${seconds(Date.now() - stopStarted)}`);
+            const how = await cluster.stopAll();
+            options.onProgress?.(
+              `Kafka on ${cluster.nodes.map((n) => n.address).join(',')} ${how} in ${seconds(Date.now() - stopStarted)}`,
+            );
             process.off('exit', killOnExit);
             await cleanup();
           })();
@@ -240,16 +315,154 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
         },
       };
     } catch (error) {
+      await cluster.stopAll().catch(() => undefined);
       // Free ports are only free until someone else binds them: retry that race a few times.
       const raced = error instanceof BrokerStartError && error.portInUse && !portsPinned && attempt < 3;
       if (!raced) {
-        // Keep the run dir when the error points at its log (the next start reaps it).
-        if (!existsSync(join(logDir, 'kafka.log'))) await cleanup();
+        // Keep the run dir when the error points at a log (the next start reaps it).
+        if (!specs.some((spec) => existsSync(spec.logFile))) await cleanup();
         throw error;
       }
-      if (options.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+      for (const spec of specs) {
+        if (options.dataDir === undefined) await rm(spec.dataDir, { recursive: true, force: true });
+      }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A cluster of combined broker + controller nodes
+
+interface NodeSpec {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+  propertiesFile: string;
+  logFile: string;
+}
+
+interface ClusterOptions {
+  libDir: string;
+  version: string;
+  specs: NodeSpec[];
+  heap: string[];
+  startTimeoutMs: number;
+  /** Each node in a process group of its own (StartLocalKafkaOptions.ownProcessGroup). */
+  ownProcessGroup: boolean;
+  onProgress?: ((line: string) => void) | undefined;
+}
+
+/**
+ * N nodes sharing one cluster id and one static controller quorum. Each node can be killed and
+ * started again on the same ports and data (fault tests do that), so a node keeps its spec and
+ * swaps only its process.
+ */
+class LocalCluster {
+  readonly nodes: LocalKafkaNode[];
+  readonly #o: ClusterOptions;
+  readonly #children = new Map<number, ChildProcess>();
+  #clusterId: string | undefined;
+
+  constructor(o: ClusterOptions) {
+    this.#o = o;
+    this.nodes = o.specs.map((spec) => this.#node(spec));
+  }
+
+  async startAll(): Promise<void> {
+    const started = Date.now();
+    this.#clusterId = randomClusterId();
+    // A quorum of controllers must be up before any node answers: start them together.
+    await Promise.all(this.#o.specs.map((spec) => this.#launch(spec, false)));
+    if (this.#o.specs.length > 1) {
+      await waitForBrokerCount(
+        this.nodes.map((n) => n.address),
+        this.#o.specs.length,
+        this.#o.startTimeoutMs,
+      );
+      this.#o.onProgress?.(
+        `Kafka ${this.#o.version} cluster of ${this.#o.specs.length} ready at ` +
+          `${this.nodes.map((n) => n.address).join(',')} in ${seconds(Date.now() - started)}`,
+      );
+    }
+  }
+
+  async stopAll(): Promise<'stopped' | 'killed'> {
+    const hows = await Promise.all(
+      [...this.#children.values()].map((child) => stopChild(child, STOP_GRACE_MS)),
+    );
+    this.#children.clear();
+    return hows.includes('killed') ? 'killed' : 'stopped';
+  }
+
+  killAllNow(): void {
+    for (const child of this.#children.values()) child.kill('SIGKILL');
+  }
+
+  async #launch(spec: NodeSpec, restart: boolean): Promise<void> {
+    const broker = await launchBroker({
+      ...spec,
+      libDir: this.#o.libDir,
+      version: this.#o.version,
+      voters: this.#o.specs.map((s) => `${s.nodeId}@${HOST}:${s.controllerPort}`).join(','),
+      settings: brokerSettings(this.#o.specs.length),
+      clusterId: this.#clusterId,
+      appendLog: restart,
+      heap: this.#o.heap,
+      detached: this.#o.ownProcessGroup,
+      startTimeoutMs: this.#o.startTimeoutMs,
+      onProgress: this.#o.onProgress,
+    });
+    this.#children.set(spec.nodeId, broker.child);
+    void once(broker.child, 'exit').then(() => {
+      if (this.#children.get(spec.nodeId) === broker.child) this.#children.delete(spec.nodeId);
+    });
+  }
+
+  #node(spec: NodeSpec): LocalKafkaNode {
+    const children = this.#children;
+    return {
+      nodeId: spec.nodeId,
+      port: spec.port,
+      address: `${HOST}:${spec.port}`,
+      logFile: spec.logFile,
+      get pid() {
+        return children.get(spec.nodeId)?.pid;
+      },
+      get running() {
+        return children.has(spec.nodeId);
+      },
+      kill: async (signal = 'SIGKILL') => {
+        const child = children.get(spec.nodeId);
+        if (!child) return;
+        const exited = once(child, 'exit');
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        await exited;
+        children.delete(spec.nodeId);
+      },
+      start: async () => {
+        if (children.has(spec.nodeId)) return;
+        await this.#launch(spec, true);
+      },
+    };
+  }
+}
+
+/** Polls until the cluster reports `count` live brokers (all registered and unfenced). */
+async function waitForBrokerCount(brokers: string[], count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    try {
+      const cluster = await describeCluster(brokers, 2_000);
+      if (cluster.brokers.length >= count && cluster.controller !== null) return;
+      last = `${cluster.brokers.length} of ${count} brokers registered`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`the cluster did not reach ${count} brokers within ${seconds(timeoutMs)}: ${last}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -267,8 +480,16 @@ class BrokerStartError extends Error {
 interface LaunchOptions {
   libDir: string;
   version: string;
+  nodeId: number;
   port: number;
   controllerPort: number;
+  /** controller.quorum.voters (`id@host:port,…`). */
+  voters: string;
+  settings: Record<string, string>;
+  /** The cluster id to format with (all nodes of a cluster share one); random when omitted. */
+  clusterId?: string | undefined;
+  /** Append to the log (a restarted node) instead of starting it afresh. */
+  appendLog?: boolean;
   dataDir: string;
   propertiesFile: string;
   logFile: string;
@@ -299,7 +520,7 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
   const clusterId = await formatStorage(o);
 
   await mkdir(dirname(o.logFile), { recursive: true });
-  const logFd = openSync(o.logFile, 'w'); // one start per log: its tail is this run's
+  const logFd = openSync(o.logFile, o.appendLog ? 'a' : 'w'); // a fresh start: its tail is this run's
   let child: ChildProcess;
   try {
     child = spawn(
@@ -339,7 +560,7 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
     );
   }
   o.onProgress?.(
-    `Kafka ${o.version} ready at ${HOST}:${o.port} (pid ${pid}) in ${seconds(Date.now() - started)}`,
+    `Kafka ${o.version} node ${o.nodeId} ready at ${HOST}:${o.port} (pid ${pid}) in ${seconds(Date.now() - started)}`,
   );
   return { child, pid, logFile: o.logFile, clusterId: ready.clusterId };
 }
@@ -372,19 +593,26 @@ function javaNotFound(error: Error): Error {
 
 async function writeServerProperties(
   file: string,
-  o: { port: number; controllerPort: number; dataDir: string },
+  o: {
+    nodeId: number;
+    port: number;
+    controllerPort: number;
+    voters: string;
+    dataDir: string;
+    settings: Record<string, string>;
+  },
 ): Promise<void> {
   const settings: Record<string, string> = {
     'process.roles': 'broker,controller',
-    'node.id': '1',
-    'controller.quorum.voters': `1@${HOST}:${o.controllerPort}`,
+    'node.id': String(o.nodeId),
+    'controller.quorum.voters': o.voters,
     listeners: `PLAINTEXT://${HOST}:${o.port},CONTROLLER://${HOST}:${o.controllerPort}`,
     'advertised.listeners': `PLAINTEXT://${HOST}:${o.port}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'log.dirs': o.dataDir,
-    ...BROKER_SETTINGS,
+    ...o.settings,
   };
   const body = Object.entries(settings)
     .map(([key, value]) => `${key}=${value.replaceAll('\\', '\\\\')}`)
@@ -404,7 +632,7 @@ async function formatStorage(o: LaunchOptions): Promise<string> {
     if (recorded) return recorded;
   }
   await mkdir(o.dataDir, { recursive: true });
-  const clusterId = randomClusterId();
+  const clusterId = o.clusterId ?? randomClusterId();
   const args = [
     '-Xmx256m',
     '-cp',
@@ -669,20 +897,32 @@ function compareVersions(a: string, b: string): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CLI: one long-lived development broker in .kafka/local/
+// CLI: one long-lived development broker (or cluster) in .kafka/local/
 
 const LOCAL_DIR = join(DEFAULT_HOME, 'local');
 const LOCAL_STATE = join(LOCAL_DIR, 'state.json');
-const LOCAL_PROPERTIES = join(LOCAL_DIR, 'server.properties');
-const LOCAL_DATA = join(LOCAL_DIR, 'data');
-const LOCAL_LOG = join(LOCAL_DIR, 'kafka.log');
 
-interface LocalState {
+interface LocalNodeState {
+  nodeId: number;
   pid: number;
   port: number;
   controllerPort: number;
+  propertiesFile: string;
+}
+
+interface LocalState {
   version: string;
   startedAt: string;
+  nodes: LocalNodeState[];
+}
+
+/**
+ * Where node `nodeId` of an N-node CLI cluster keeps its files: a single broker uses
+ * `.kafka/local/` itself (as before clusters existed), a cluster `.kafka/local/cluster-N/node-<id>/`
+ * (a cluster's data cannot be reused by a cluster of another size).
+ */
+function localNodeDir(size: number, nodeId: number): string {
+  return size === 1 ? LOCAL_DIR : join(LOCAL_DIR, `cluster-${size}`, `node-${nodeId}`);
 }
 
 class CliError extends Error {}
@@ -703,115 +943,173 @@ function portFromEnv(name: string, fallback: number): number {
 
 async function readLocalState(): Promise<LocalState | undefined> {
   try {
-    return JSON.parse(await readFile(LOCAL_STATE, 'utf8')) as LocalState;
+    const raw = JSON.parse(await readFile(LOCAL_STATE, 'utf8')) as LocalState & Partial<LocalNodeState>;
+    // Written before clusters existed: one broker, its fields at the top level.
+    if (!raw.nodes && raw.pid !== undefined) {
+      const { pid, port = 9092, controllerPort = port + 1 } = raw;
+      const propertiesFile = join(LOCAL_DIR, 'server.properties');
+      return {
+        version: raw.version,
+        startedAt: raw.startedAt,
+        nodes: [{ nodeId: 1, pid, port, controllerPort, propertiesFile }],
+      };
+    }
+    return raw;
   } catch {
     return undefined;
   }
 }
 
-/** The recorded broker when its process is still alive and still ours. */
-async function runningLocalBroker(): Promise<LocalState | undefined> {
+/** The recorded nodes whose process is still alive and still ours. */
+async function runningLocalNodes(): Promise<{ state: LocalState; running: LocalNodeState[] } | undefined> {
   const state = await readLocalState();
-  return state && isOurBroker(state.pid, LOCAL_PROPERTIES) ? state : undefined;
+  if (!state) return undefined;
+  return { state, running: state.nodes.filter((n) => isOurBroker(n.pid, n.propertiesFile)) };
 }
 
-async function cliUp(): Promise<void> {
+async function cliUp(size: number): Promise<void> {
   const port = portFromEnv('KAFKA_LOCAL_PORT', 9092);
   const controllerPort = portFromEnv('KAFKA_LOCAL_CONTROLLER_PORT', port + 1);
-  const running = await runningLocalBroker();
-  if (running) {
-    say(`Kafka ${running.version} is already running at ${HOST}:${running.port} (pid ${running.pid}).`);
-    if (running.port !== port) say(`(KAFKA_LOCAL_PORT asks for ${port}: run kafka:down first to move it.)`);
+  const current = await runningLocalNodes();
+  if (current && current.running.length > 0) {
+    const addresses = current.running.map((n) => `${HOST}:${n.port}`).join(',');
+    say(
+      `Kafka ${current.state.version} is already running at ${addresses} (${current.running.length} of ${current.state.nodes.length} node(s)).`,
+    );
+    if (current.state.nodes.length !== size)
+      say(`(--brokers ${size} asks for another size: run kafka:down first.)`);
     return;
   }
-  for (const [name, p] of [
-    ['KAFKA_LOCAL_PORT', port],
-    ['KAFKA_LOCAL_CONTROLLER_PORT', controllerPort],
-  ] as const) {
-    if (!(await isPortFree(p))) {
-      throw new CliError(`${HOST}:${p} is already in use by another process; pick another port with ${name}`);
+  // Node i (from 0) listens on port + 2i and controllerPort + 2i: 9092/9093, 9094/9095, 9096/9097.
+  const specs: NodeSpec[] = Array.from({ length: size }, (_, i) => {
+    const dir = localNodeDir(size, i + 1);
+    return {
+      nodeId: i + 1,
+      port: port + 2 * i,
+      controllerPort: controllerPort + 2 * i,
+      dataDir: join(dir, 'data'),
+      propertiesFile: join(dir, 'server.properties'),
+      logFile: join(dir, 'kafka.log'),
+    };
+  });
+  for (const spec of specs) {
+    for (const p of [spec.port, spec.controllerPort]) {
+      if (!(await isPortFree(p))) {
+        throw new CliError(
+          `${HOST}:${p} is already in use by another process; pick other ports with KAFKA_LOCAL_PORT`,
+        );
+      }
     }
   }
 
   const version = process.env.KAFKA_LOCAL_VERSION?.trim() || readPinnedKafkaVersion();
   const libDir = await ensureKafkaJars({ version, onProgress: say });
-  const formattedBy = existsSync(join(LOCAL_DATA, '.formatted-by'))
-    ? readFileSync(join(LOCAL_DATA, '.formatted-by'), 'utf8').trim()
-    : undefined;
-  if (formattedBy && compareVersions(formattedBy, version) > 0) {
-    // KRaft metadata is not forward-compatible: an older broker cannot read a newer format.
-    say(
-      `The data in ${relative(REPO_ROOT, LOCAL_DATA)} was written by Kafka ${formattedBy}; wiping it for ${version}.`,
-    );
-    await rm(LOCAL_DATA, { recursive: true, force: true });
+  let clusterId: string | undefined;
+  for (const spec of specs) {
+    const marker = join(spec.dataDir, '.formatted-by');
+    const formattedBy = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : undefined;
+    if (formattedBy && compareVersions(formattedBy, version) > 0) {
+      // KRaft metadata is not forward-compatible: an older broker cannot read a newer format.
+      say(
+        `The data in ${relative(REPO_ROOT, spec.dataDir)} was written by Kafka ${formattedBy}; wiping it for ${version}.`,
+      );
+      await rm(spec.dataDir, { recursive: true, force: true });
+    }
+    const meta = join(spec.dataDir, 'meta.properties');
+    if (existsSync(meta)) clusterId ??= /^cluster\.id=(.+)$/m.exec(readFileSync(meta, 'utf8'))?.[1]?.trim();
   }
+  clusterId ??= randomClusterId();
 
   await mkdir(LOCAL_DIR, { recursive: true });
-  say(`Starting Kafka ${version} at ${HOST}:${port} (controller ${controllerPort})…`);
+  const addresses = specs.map((spec) => `${HOST}:${spec.port}`).join(',');
+  say(`Starting Kafka ${version} (${size} node(s)) at ${addresses}…`);
   await rm(LOCAL_STATE, { force: true });
-  const broker = await launchBroker({
-    libDir,
-    version,
-    port,
-    controllerPort,
-    dataDir: LOCAL_DATA,
-    propertiesFile: LOCAL_PROPERTIES,
-    logFile: LOCAL_LOG,
-    heap: process.env.KAFKA_LOCAL_HEAP?.trim().split(/\s+/),
-    detached: true,
-    onProgress: say,
-    onSpawn: async (pid) => {
-      const state: LocalState = { pid, port, controllerPort, version, startedAt: new Date().toISOString() };
-      await writeFile(LOCAL_STATE, `${JSON.stringify(state, null, 2)}\n`);
-      await writeFile(join(LOCAL_DIR, 'kafka.pid'), `${pid}\n`);
-    },
-  }).catch(async (error: unknown) => {
+  const state: LocalState = { version, startedAt: new Date().toISOString(), nodes: [] };
+  const heap =
+    process.env.KAFKA_LOCAL_HEAP?.trim().split(/\s+/) ?? (size === 1 ? DEFAULT_HEAP : CLUSTER_NODE_HEAP);
+  const voters = specs.map((spec) => `${spec.nodeId}@${HOST}:${spec.controllerPort}`).join(',');
+  try {
+    await Promise.all(
+      specs.map((spec) =>
+        launchBroker({
+          ...spec,
+          libDir,
+          version,
+          voters,
+          settings: brokerSettings(size),
+          clusterId,
+          heap,
+          detached: true,
+          onProgress: say,
+          onSpawn: async (pid) => {
+            state.nodes.push({
+              nodeId: spec.nodeId,
+              pid,
+              port: spec.port,
+              controllerPort: spec.controllerPort,
+              propertiesFile: spec.propertiesFile,
+            });
+            state.nodes.sort((x, y) => x.nodeId - y.nodeId);
+            await writeFile(LOCAL_STATE, `${JSON.stringify(state, null, 2)}\n`);
+          },
+        }),
+      ),
+    );
+    if (size > 1)
+      await waitForBrokerCount(
+        specs.map((spec) => `${HOST}:${spec.port}`),
+        size,
+        DEFAULT_START_TIMEOUT_MS,
+      );
+  } catch (error) {
+    for (const node of state.nodes)
+      if (isOurBroker(node.pid, node.propertiesFile)) await stopPid(node.pid, 5_000);
     await rm(LOCAL_STATE, { force: true });
-    await rm(join(LOCAL_DIR, 'kafka.pid'), { force: true });
     throw error;
-  });
-  say(`Log: ${relative(process.cwd(), broker.logFile)}   Use: KAFKA_BROKERS=${HOST}:${port}`);
+  }
+  for (const spec of specs) say(`Log of node ${spec.nodeId}: ${relative(process.cwd(), spec.logFile)}`);
+  say(`Use: KAFKA_BROKERS=${addresses}`);
 }
 
 async function cliStatus(): Promise<number> {
-  const state = await readLocalState();
-  const running = await runningLocalBroker();
-  if (!running) {
+  const current = await runningLocalNodes();
+  if (!current || current.running.length === 0) {
     say(
-      state
-        ? `Kafka is not running (stale pid ${state.pid} in ${relative(process.cwd(), LOCAL_STATE)}).`
+      current
+        ? `Kafka is not running (stale state in ${relative(process.cwd(), LOCAL_STATE)}).`
         : 'Kafka is not running.',
     );
     return 1;
   }
-  const brokers = [`${HOST}:${running.port}`];
+  const { state, running } = current;
+  const brokers = running.map((n) => `${HOST}:${n.port}`);
+  for (const node of state.nodes) {
+    const up = running.includes(node);
+    say(`node ${node.nodeId}: ${HOST}:${node.port} ${up ? `pid ${node.pid}` : 'NOT RUNNING'}`);
+  }
   try {
     const cluster = await describeCluster(brokers, 5_000);
     say(
-      `Kafka ${running.version} is running at ${brokers[0]} (pid ${running.pid}, since ${running.startedAt}); ` +
-        `cluster ${cluster.clusterId}, ${cluster.brokers.length} broker(s), controller ${cluster.controller}.`,
+      `Kafka ${state.version} is running (since ${state.startedAt}); cluster ${cluster.clusterId}, ` +
+        `${cluster.brokers.length} of ${state.nodes.length} broker(s) registered, controller ${cluster.controller}.`,
     );
-    say(`Log: ${relative(process.cwd(), LOCAL_LOG)}`);
-    return 0;
+    return running.length === state.nodes.length && cluster.brokers.length === state.nodes.length ? 0 : 1;
   } catch (error) {
-    say(
-      `Kafka process ${running.pid} is alive but ${brokers[0]} does not answer: ${(error as Error).message}`,
-    );
-    say(`Log: ${relative(process.cwd(), LOCAL_LOG)}`);
+    say(`Kafka process(es) alive but ${brokers.join(',')} do(es) not answer: ${(error as Error).message}`);
     return 1;
   }
 }
 
 async function cliDown(wipe: boolean): Promise<void> {
-  const running = await runningLocalBroker();
-  if (running) {
+  const current = await runningLocalNodes();
+  if (current && current.running.length > 0) {
     const started = Date.now();
-    say(`Stopping Kafka (pid ${running.pid})…`);
-    const how = await stopPid(running.pid, STOP_GRACE_MS);
+    say(`Stopping Kafka (pid ${current.running.map((n) => n.pid).join(', ')})…`);
+    const hows = await Promise.all(current.running.map((n) => stopPid(n.pid, STOP_GRACE_MS)));
     say(
-      how === 'stopped'
-        ? `Stopped in ${seconds(Date.now() - started)}.`
-        : `Did not stop within ${seconds(STOP_GRACE_MS)} of SIGTERM: killed.`,
+      hows.includes('killed')
+        ? `Did not stop within ${seconds(STOP_GRACE_MS)} of SIGTERM: killed.`
+        : `Stopped in ${seconds(Date.now() - started)}.`,
     );
   } else {
     say('Kafka is not running.');
@@ -819,26 +1117,46 @@ async function cliDown(wipe: boolean): Promise<void> {
   await rm(LOCAL_STATE, { force: true });
   await rm(join(LOCAL_DIR, 'kafka.pid'), { force: true });
   if (wipe) {
-    await rm(LOCAL_DATA, { recursive: true, force: true });
-    say(`Removed ${relative(process.cwd(), LOCAL_DATA)}.`);
+    const dirs = [
+      join(LOCAL_DIR, 'data'),
+      ...readdirSync(LOCAL_DIR)
+        .filter((d) => d.startsWith('cluster-'))
+        .map((d) => join(LOCAL_DIR, d)),
+    ];
+    for (const dir of dirs) {
+      await rm(dir, { recursive: true, force: true });
+      say(`Removed ${relative(process.cwd(), dir)}.`);
+    }
   }
 }
 
-const USAGE = `usage: node scripts/kafka-local.ts up|down [--wipe]|status
+const USAGE = `usage: node scripts/kafka-local.ts up [--brokers N]|down [--wipe]|status
 
-  up      fetch the jars once (Maven), start a single-node KRaft broker on 127.0.0.1 in the
-          background and wait until it answers; says so when it already runs
-  status  exit 0 when the broker runs and answers, 1 otherwise
-  down    SIGTERM, wait for exit (SIGKILL after ${STOP_GRACE_MS / 1000} s); --wipe also deletes its data
+  up      fetch the jars once (Maven), start a KRaft broker on 127.0.0.1 in the background and wait
+          until it answers; says so when it already runs. --brokers N (1-9, default 1) starts N
+          combined broker+controller nodes on ports KAFKA_LOCAL_PORT + 2i; with N >= 3 topics and
+          internal topics get replication factor 3 and min.insync.replicas=2
+  status  exit 0 when every node runs and answers, 1 otherwise
+  down    SIGTERM, wait for exit (SIGKILL after ${STOP_GRACE_MS / 1000} s); --wipe also deletes the data
 
-env: KAFKA_LOCAL_PORT (9092), KAFKA_LOCAL_CONTROLLER_PORT (port + 1), KAFKA_LOCAL_HEAP ("-Xms256m -Xmx1g"),
+env: KAFKA_LOCAL_PORT (9092), KAFKA_LOCAL_CONTROLLER_PORT (port + 1),
+     KAFKA_LOCAL_HEAP ("-Xms256m -Xmx1g" for one node, "-Xms128m -Xmx384m" per node of a cluster),
      KAFKA_LOCAL_VERSION (the one pinned in scripts/kafka/pom.xml), JAVA_HOME`;
+
+function brokersFlag(args: string[]): number {
+  const i = args.findIndex((a) => a === '--brokers' || a.startsWith('--brokers='));
+  if (i < 0) return 1;
+  const raw = args[i]!.includes('=') ? args[i]!.slice('--brokers='.length) : args[i + 1];
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new CliError(`--brokers must be 1-9, got '${raw ?? ''}'`);
+  return n;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up':
-      await cliUp();
+      await cliUp(brokersFlag(rest));
       return 0;
     case 'status':
       return cliStatus();
