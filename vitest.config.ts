@@ -1,8 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects: `unit` (pure logic, no services) and `integration` (real Kafka, real
- * PostgreSQL, real HTTP; services acquired once per run by the global setup).
+ * Three projects: `unit` (pure logic, no services), `integration` (real Kafka, real
+ * PostgreSQL, real HTTP; services acquired once per run by the global setup) and `faults`
+ * (each file owns a 3-node Kafka cluster and a PostgreSQL it kills and restarts). `faults` runs
+ * after the other two (sequence.groupOrder) and one file at a time, so three broker JVMs never
+ * compete with the rest of the suite for a small machine's cores.
  */
 export default defineConfig({
   test: {
@@ -23,6 +26,16 @@ export default defineConfig({
           testTimeout: 240_000,
           include: ['test/integration/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          testTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

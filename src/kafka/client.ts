@@ -2,11 +2,12 @@
  * kafkajs client factory. kafkajs logs go through our pino logger (one JSON stream per
  * process, same redaction), at the level pino is set to. The partitioner is named explicitly
  * (murmur2, Java-compatible) so a job keyed by jobID lands on the same partition whichever
- * client produced it.
+ * client produced it. Consumers get group-coordinator failover (coordinator-failover.ts).
  */
 import './kafkajs-patches.ts';
 import { Kafka, type logCreator, logLevel } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
+import { installCoordinatorFailover } from './coordinator-failover.ts';
 
 export interface KafkaClientOptions {
   clientId: string;
@@ -65,7 +66,15 @@ export function pinoLogCreator(logger: Logger): logCreator {
     };
 }
 
+/**
+ * kafkajs' default retry budget (5 retries from 300 ms, about 9 s in all) is shorter than a
+ * dead broker's way out of a cluster (broker.session.timeout.ms, 9 s, then a leader election),
+ * so a send or a coordinator lookup would give up just before the cluster recovers. About 40 s.
+ */
+export const KAFKA_RETRY = { initialRetryTime: 300, maxRetryTime: 5_000, retries: 10 } as const;
+
 export function createKafka(options: KafkaClientOptions): Kafka {
+  installCoordinatorFailover();
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
@@ -73,5 +82,6 @@ export function createKafka(options: KafkaClientOptions): Kafka {
     logCreator: pinoLogCreator(options.logger),
     connectionTimeout: options.connectionTimeoutMs ?? 3_000,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    retry: KAFKA_RETRY,
   });
 }

@@ -3,14 +3,31 @@
  * and outcome events.
  *
  * The producer is idempotent (acks=all, one in-flight request, broker-side de-duplication), so
- * a retried send never duplicates a record. The publisher sends one request at a time; while
+ * a retried send never duplicates a record. The publisher sends one round at a time; while
  * one is in flight, new messages queue and go out together in the next — small batches at low
  * load, large ones at high load, with no fixed linger. `publish()` resolves only once its
  * messages are acknowledged by the broker: the consumer resolves an offset only after that, so
  * a dead letter or outcome event is durable before the job's offset can be committed. A failed
  * send is retried with backoff until it succeeds or the publisher is aborted.
+ *
+ * One request covers ONE partition. kafkajs 2.2.4 groups a multi-partition send by leader and,
+ * when a retry follows a partial failure (one leader died), skips every broker that already
+ * answered the first try — even when the dead leader's partitions have moved to that broker — and
+ * resolves the send although those partitions' messages were never written. So the publisher
+ * partitions messages itself (the same murmur2 as kafkajs' DefaultPartitioner, so keys land
+ * where any Java-compatible producer would put them), sends each partition's messages as their
+ * own request, and counts a partition as written only when the broker's answer names it without
+ * an error. Partition counts are read once at start (adding partitions to `.results`/`.dlq`
+ * takes effect at the worker's next start).
  */
-import { type Message, Partitioners, type Producer, type ProducerConfig } from 'kafkajs';
+import {
+  type Message,
+  Partitioners,
+  type PartitionMetadata,
+  type Producer,
+  type ProducerConfig,
+  type RecordMetadata,
+} from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
 import { type BackoffPolicy, backoffDelay, sleep } from '../worker/backoff.ts';
 import { errorMessage } from '../worker/errors.ts';
@@ -34,9 +51,11 @@ interface Pending {
 }
 
 export interface PublisherOptions {
-  producer: Pick<Producer, 'sendBatch'>;
+  producer: Pick<Producer, 'send'>;
+  /** Partitions of a topic the publisher writes to (throws for a topic it does not know). */
+  partitionCount: (topic: string) => number;
   logger: Logger;
-  /** Messages per request at most (a single publish() is never split). */
+  /** Messages per round at most (a single publish() is never split). */
   maxBatchMessages?: number;
   retry?: BackoffPolicy;
   onSendError?: (err: unknown) => void;
@@ -46,9 +65,58 @@ export class PublisherAbortedError extends Error {
   override name = 'PublisherAbortedError';
 }
 
+/** The broker answered a send without confirming its partition: nothing is assumed written. */
+export class UnconfirmedPublishError extends Error {
+  override name = 'UnconfirmedPublishError';
+}
+
+export interface PartitionMessages {
+  topic: string;
+  partition: number;
+  messages: Message[];
+}
+
+/**
+ * Splits messages into one group per topic-partition, choosing partitions as kafkajs'
+ * DefaultPartitioner would (murmur2 of the key; round robin for keyless messages).
+ */
+export function groupByPartition(
+  messages: OutboundMessage[],
+  partitionCount: (topic: string) => number,
+  partitioner = Partitioners.DefaultPartitioner(),
+): PartitionMessages[] {
+  const groups = new Map<string, PartitionMessages>();
+  const metadata = new Map<string, PartitionMetadata[]>();
+  for (const { topic, message } of messages) {
+    let partitionMetadata = metadata.get(topic);
+    if (!partitionMetadata) {
+      partitionMetadata = Array.from({ length: partitionCount(topic) }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        partitionErrorCode: 0,
+        replicas: [],
+        isr: [],
+      }));
+      metadata.set(topic, partitionMetadata);
+    }
+    const partition = message.partition ?? partitioner({ topic, partitionMetadata, message });
+    const id = `${topic}\u0000${partition}`;
+    const group = groups.get(id);
+    if (group) group.messages.push({ ...message, partition });
+    else groups.set(id, { topic, partition, messages: [{ ...message, partition }] });
+  }
+  return [...groups.values()];
+}
+
+/** True when the broker's answer confirms `partition` of `topic` without an error. */
+export function confirmsPartition(records: RecordMetadata[], topic: string, partition: number): boolean {
+  return records.some((r) => r.topicName === topic && r.partition === partition && r.errorCode === 0);
+}
+
 export class BatchingPublisher {
   readonly #options: PublisherOptions;
   readonly #abort = new AbortController();
+  readonly #partitioner = Partitioners.DefaultPartitioner();
   #queue: Pending[] = [];
   #pumping: Promise<void> | undefined;
 
@@ -93,7 +161,12 @@ export class BatchingPublisher {
         count += next.messages.length;
       }
       try {
-        await this.#sendWithRetry(batch.flatMap((p) => p.messages));
+        const groups = groupByPartition(
+          batch.flatMap((p) => p.messages),
+          this.#options.partitionCount,
+          this.#partitioner,
+        );
+        await Promise.all(groups.map((group) => this.#sendWithRetry(group)));
         for (const p of batch) p.resolve();
       } catch (err) {
         for (const p of batch) p.reject(err);
@@ -101,24 +174,23 @@ export class BatchingPublisher {
     }
   }
 
-  async #sendWithRetry(messages: OutboundMessage[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    for (const { topic, message } of messages) {
-      const list = byTopic.get(topic);
-      if (list) list.push(message);
-      else byTopic.set(topic, [message]);
-    }
-    const topicMessages = [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }));
+  /** Sends one partition's messages until the broker confirms that partition (or abort). */
+  async #sendWithRetry({ topic, partition, messages }: PartitionMessages): Promise<void> {
     for (let retry = 1; ; retry++) {
       if (this.#abort.signal.aborted) throw this.#abort.signal.reason;
       try {
-        await this.#options.producer.sendBatch({ topicMessages, acks: -1 });
+        const records = await this.#options.producer.send({ topic, messages, acks: -1 });
+        if (!confirmsPartition(records, topic, partition)) {
+          throw new UnconfirmedPublishError(
+            `the broker's answer does not confirm ${topic}[${partition}]: ${JSON.stringify(records)}`,
+          );
+        }
         return;
       } catch (err) {
         this.#options.onSendError?.(err);
         const delay = backoffDelay(retry, this.#options.retry ?? { initialMs: 200, maxMs: 5_000 });
         this.#options.logger.warn(
-          { err: errorMessage(err), retry, delayMs: delay, messages: messages.length },
+          { err: errorMessage(err), topic, partition, retry, delayMs: delay, messages: messages.length },
           'publish to Kafka failed; retrying',
         );
         await sleep(delay, this.#abort.signal);

@@ -28,6 +28,7 @@ import { type BatchingPublisher, type OutboundMessage, PublisherAbortedError } f
 import { buildResultMessage, type JobOutcomeEvent } from '../kafka/results.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startJobSpan } from '../observability/tracing.ts';
+import { sleep } from './backoff.ts';
 import { peekJobIdentity } from './envelope.ts';
 import { errorMessage, JobAbortedError } from './errors.ts';
 import type { WorkerMetrics } from './metrics.ts';
@@ -35,6 +36,9 @@ import type { JobOutcome, JobProcessor } from './process-job.ts';
 
 /** Largest message whose jobID is read ahead of the job, to label its trace and logs. */
 const TRACE_PEEK_MAX_BYTES = 1024 * 1024;
+
+/** Tries of subscribe() while brokers still learn of a new topic (100 ms, 200 ms, … apart). */
+const SUBSCRIBE_ATTEMPTS = 10;
 
 /** Handled jobs whose outcome is not yet acknowledged, per partition, before the loop waits. */
 const MAX_UNACKED_PER_PARTITION = 2_000;
@@ -128,7 +132,22 @@ export class JobConsumer {
 
   async start(): Promise<void> {
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [this.#o.topic], fromBeginning: true });
+    // A topic just created may not have reached the broker kafkajs asks (multi-node KRaft):
+    // kafkajs' subscribe does not retry that answer, so it is retried here, bounded.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#consumer.subscribe({ topics: [this.#o.topic], fromBeginning: true });
+        break;
+      } catch (err) {
+        if (
+          (err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' ||
+          attempt >= SUBSCRIBE_ATTEMPTS
+        ) {
+          throw err;
+        }
+        await sleep(100 * attempt);
+      }
+    }
     await this.#consumer.run({
       autoCommit: false,
       // Used by commitOffsetsIfNecessary() to commit handled offsets periodically mid-batch.

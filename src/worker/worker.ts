@@ -57,6 +57,8 @@ export class KafkaWorker {
   readonly #producer: Producer;
   readonly #publisher: BatchingPublisher;
   readonly #consumer: JobConsumer;
+  /** Partitions of `.results` and `.dlq`, read at start (the publisher partitions by key itself). */
+  readonly #partitionCounts = new Map<string, number>();
   #lag: LagPoller | undefined;
   #started = false;
   #closing: Promise<void> | undefined;
@@ -68,6 +70,12 @@ export class KafkaWorker {
     this.#producer = kafka.producer(IDEMPOTENT_PRODUCER_CONFIG);
     this.#publisher = new BatchingPublisher({
       producer: this.#producer,
+      partitionCount: (topic) => {
+        const count = this.#partitionCounts.get(topic);
+        if (count === undefined)
+          throw new Error(`no partition count for ${topic}: the worker has not started`);
+        return count;
+      },
       logger: logger.child({ component: 'publisher' }),
       onSendError: () => metrics.publishErrors.inc(),
     });
@@ -122,6 +130,10 @@ export class KafkaWorker {
       }),
       logger,
     );
+    const { topics } = await this.#admin.fetchTopicMetadata({
+      topics: [config.dlqTopic, config.resultsTopic],
+    });
+    for (const t of topics) this.#partitionCounts.set(t.name, t.partitions.length);
     await this.#producer.connect();
     this.#deps.client.start();
     await this.#consumer.start();

@@ -10,7 +10,7 @@ import { type Admin, AssignerProtocol, Kafka, type KafkaMessage, logLevel, type 
 import { Registry } from 'prom-client';
 import { findFreePort } from '../../scripts/kafka-local.ts';
 import { parseWorkerConfig, type WorkerConfig } from '../../src/config.ts';
-import { createKafka } from '../../src/kafka/client.ts';
+import { createKafka, KAFKA_RETRY } from '../../src/kafka/client.ts';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/producer.ts';
 import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
 import { ensureTopics, workerTopicConfigs } from '../../src/kafka/topics.ts';
@@ -228,6 +228,7 @@ export class KafkaProbe {
       clientId: 'worker-test-probe',
       brokers: brokers.split(','),
       logLevel: logLevel.NOTHING,
+      retry: KAFKA_RETRY,
     });
     this.admin = this.kafka.admin();
   }

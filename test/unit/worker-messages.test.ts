@@ -1,7 +1,7 @@
-import type { KafkaMessage } from 'kafkajs';
+import { type KafkaMessage, Partitioners, type RecordMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { buildDeadLetterMessage, DLQ_HEADERS } from '../../src/kafka/dead-letter.ts';
-import { BatchingPublisher, type OutboundMessage } from '../../src/kafka/producer.ts';
+import { BatchingPublisher, groupByPartition, type OutboundMessage } from '../../src/kafka/producer.ts';
 import { buildResultMessage } from '../../src/kafka/results.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { PermanentError } from '../../src/worker/errors.ts';
@@ -65,19 +65,21 @@ describe('batching publisher', () => {
     const sends: string[][] = [];
     let release: (() => void) | undefined;
     const producer = {
-      sendBatch: async ({
-        topicMessages,
+      send: async ({
+        topic,
+        messages,
       }: {
-        topicMessages?: Array<{ messages: Array<{ value: unknown }> }>;
+        topic: string;
+        messages: Array<{ value: unknown; partition?: number }>;
       }) => {
-        sends.push((topicMessages ?? []).flatMap((t) => t.messages.map((m) => String(m.value))));
+        sends.push(messages.map((m) => String(m.value)));
         await new Promise<void>((r) => {
           release = r;
         });
-        return [];
+        return [confirmation(topic, messages[0]?.partition ?? -1)];
       },
     };
-    const publisher = new BatchingPublisher({ producer, logger: silentLogger() });
+    const publisher = new BatchingPublisher({ producer, partitionCount: () => 1, logger: silentLogger() });
     const msg = (v: string): OutboundMessage[] => [{ topic: 't', message: { value: v } }];
     const acked: string[] = [];
     const p1 = publisher.publish(msg('1')).then(() => acked.push('1'));
@@ -98,14 +100,15 @@ describe('batching publisher', () => {
   it('retries a failed send until it succeeds; abort() rejects what is pending', async () => {
     let calls = 0;
     const producer = {
-      sendBatch: async () => {
+      send: async ({ topic }: { topic: string }) => {
         calls++;
         if (calls < 3) throw new Error('broker down');
-        return [];
+        return [confirmation(topic, 0)];
       },
     };
     const publisher = new BatchingPublisher({
       producer,
+      partitionCount: () => 1,
       logger: silentLogger(),
       retry: { initialMs: 5, maxMs: 10 },
     });
@@ -113,7 +116,8 @@ describe('batching publisher', () => {
     expect(calls).toBe(3);
 
     const stuck = new BatchingPublisher({
-      producer: { sendBatch: async () => Promise.reject(new Error('down')) },
+      producer: { send: async () => Promise.reject(new Error('down')) },
+      partitionCount: () => 1,
       logger: silentLogger(),
       retry: { initialMs: 5, maxMs: 10 },
     });
@@ -122,4 +126,58 @@ describe('batching publisher', () => {
     await expect(pending).rejects.toThrow('aborted');
     await expect(stuck.publish([{ topic: 't', message: { value: 'z' } }])).rejects.toThrow('aborted');
   });
+
+  it('sends each partition in a request of its own and retries one the answer does not confirm', async () => {
+    const sends: Array<{ topic: string; partitions: number[] }> = [];
+    let lieOnce = true;
+    const producer = {
+      send: async ({ topic, messages }: { topic: string; messages: Array<{ partition?: number }> }) => {
+        const partitions = [...new Set(messages.map((m) => m.partition ?? -1))];
+        sends.push({ topic, partitions });
+        // An answer that leaves the partition out (what kafkajs' multi-broker retry can return).
+        if (partitions[0] === 1 && lieOnce) {
+          lieOnce = false;
+          return [];
+        }
+        return [confirmation(topic, partitions[0]!)];
+      },
+    };
+    const publisher = new BatchingPublisher({
+      producer,
+      partitionCount: () => 3,
+      logger: silentLogger(),
+      retry: { initialMs: 1, maxMs: 2 },
+    });
+    const keys = Array.from({ length: 30 }, (_, i) => `job-${i}`);
+    await publisher.publish(keys.map((key) => ({ topic: 'r', message: { key, value: key } })));
+    expect(sends.every((s) => s.partitions.length === 1)).toBe(true);
+    expect(new Set(sends.map((s) => s.partitions[0]))).toEqual(new Set([0, 1, 2]));
+    expect(sends.filter((s) => s.partitions[0] === 1)).toHaveLength(2);
+  });
+
+  it('partitions keys exactly as kafkajs does', () => {
+    const partitioner = Partitioners.DefaultPartitioner();
+    const messages = Array.from({ length: 50 }, (_, i) => ({
+      topic: 't',
+      message: { key: `k${i}`, value: 'v' },
+    }));
+    for (const group of groupByPartition(messages, () => 7)) {
+      for (const m of group.messages) {
+        const partitionMetadata = Array.from({ length: 7 }, (_, partitionId) => ({
+          partitionId,
+          leader: 1,
+          partitionErrorCode: 0,
+          replicas: [],
+          isr: [],
+        }));
+        expect(partitioner({ topic: 't', partitionMetadata, message: { key: m.key, value: 'v' } })).toBe(
+          group.partition,
+        );
+      }
+    }
+  });
 });
+
+function confirmation(topicName: string, partition: number): RecordMetadata {
+  return { topicName, partition, errorCode: 0 };
+}

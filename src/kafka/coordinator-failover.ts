@@ -1,0 +1,160 @@
+/**
+ * Group-coordinator failover for kafkajs 2.2.4 consumers.
+ *
+ * kafkajs looks the group coordinator up when a consumer joins the group and then keeps that
+ * broker: when the coordinator dies, every offset commit fails with "Broker N not found in the
+ * cached metadata" (the offset manager re-resolves the dead node id instead of asking who the
+ * coordinator is now) and every heartbeat fails to connect, until the dead node returns or
+ * kafkajs crashes and restarts the consumer — 30–70 s of no commits on a 3-node cluster, and a
+ * rebalance that redelivers thousands of handled jobs.
+ *
+ * The Java client instead marks the coordinator unknown and asks any broker (FindCoordinator);
+ * the new coordinator loads the group from `__consumer_offsets` and accepts the member's
+ * heartbeats and commits with its current generation. This module makes kafkajs do the same:
+ * an offset commit or fetch, or a heartbeat, that fails because the coordinator is gone
+ * (connection refused/closed, node no longer in the metadata, "not coordinator", "coordinator
+ * not available") looks the coordinator up again and is retried once at the new one.
+ *
+ * kafkajs exposes neither the coordinator nor a hook, so this wraps three methods of its
+ * internal classes (ConsumerGroup#heartbeat, OffsetManager#getCoordinator and #commitOffsets),
+ * once per process. It checks that they exist and refuses to start otherwise, so a kafkajs
+ * upgrade that moves them fails loudly instead of silently losing the failover.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+interface BrokerLike {
+  nodeId: number;
+  isConnected(): boolean;
+}
+
+interface ClusterLike {
+  findBroker(broker: { nodeId: number }): Promise<BrokerLike>;
+  findGroupCoordinatorMetadata(options: { groupId: string }): Promise<{ coordinator: { nodeId: number } }>;
+  refreshMetadata(): Promise<void>;
+}
+
+interface OffsetManagerLike {
+  cluster: ClusterLike;
+  coordinator: BrokerLike;
+  groupId: string;
+  getCoordinator(): Promise<BrokerLike>;
+  commitOffsets(offsets?: unknown): Promise<void>;
+}
+
+interface ConsumerGroupLike {
+  cluster: ClusterLike;
+  coordinator: BrokerLike | null;
+  groupId: string;
+  memberId: string | null;
+  offsetManager: OffsetManagerLike | null;
+  heartbeat(options: { interval: number }): Promise<void>;
+}
+
+type Proto<T> = { prototype: T };
+
+/** Pause between FindCoordinator rounds while the dead coordinator is being replaced. */
+const REDISCOVER_INTERVAL_MS = 250;
+/** Give up (the caller's error surfaces, and its next commit or heartbeat tries again) after this. */
+const REDISCOVER_TIMEOUT_MS = 60_000;
+
+/**
+ * Asks the cluster who coordinates `groupId` until the answer is a broker we can connect to.
+ * Until the controller fences the dead node (broker.session.timeout.ms) the answer is still the
+ * dead node; kafkajs' own lookup backs off exponentially (up to seconds) between those tries,
+ * this one asks again every REDISCOVER_INTERVAL_MS so it finds the successor right away.
+ */
+async function rediscoverCoordinator(cluster: ClusterLike, groupId: string): Promise<BrokerLike> {
+  const deadline = Date.now() + REDISCOVER_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const { coordinator } = await cluster.findGroupCoordinatorMetadata({ groupId });
+      return await cluster.findBroker({ nodeId: coordinator.nodeId });
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, REDISCOVER_INTERVAL_MS));
+    await cluster.refreshMetadata().catch(() => undefined);
+  }
+}
+
+/** Set on an offset manager whose coordinator must be looked up again before the next request. */
+const STALE = Symbol('coordinatorStale');
+
+/** True when `err` says the coordinator we hold is no longer the group's coordinator. */
+export function isCoordinatorLost(err: unknown): boolean {
+  const e = err as { name?: string; type?: string } | null;
+  return (
+    e?.name === 'KafkaJSBrokerNotFound' ||
+    e?.name === 'KafkaJSConnectionError' ||
+    e?.name === 'KafkaJSConnectionClosedError' ||
+    e?.name === 'KafkaJSRequestTimeoutError' ||
+    e?.type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    e?.type === 'GROUP_COORDINATOR_NOT_AVAILABLE'
+  );
+}
+
+let installed = false;
+
+/** Installs the failover (idempotent). Throws when kafkajs' internals are not the expected ones. */
+export function installCoordinatorFailover(): void {
+  if (installed) return;
+  const { prototype: offsetManager } = require('kafkajs/src/consumer/offsetManager/index.js') as Proto<
+    OffsetManagerLike & { [STALE]?: boolean }
+  >;
+  const { prototype: consumerGroup } =
+    require('kafkajs/src/consumer/consumerGroup.js') as Proto<ConsumerGroupLike>;
+  const { prototype: clusterProto } = require('kafkajs/src/cluster/index.js') as Proto<ClusterLike>;
+  for (const [name, fn] of [
+    ['OffsetManager#getCoordinator', offsetManager.getCoordinator],
+    ['OffsetManager#commitOffsets', offsetManager.commitOffsets],
+    ['ConsumerGroup#heartbeat', consumerGroup.heartbeat],
+    ['Cluster#findGroupCoordinatorMetadata', clusterProto.findGroupCoordinatorMetadata],
+    ['Cluster#findBroker', clusterProto.findBroker],
+  ] as const) {
+    if (typeof fn !== 'function') {
+      throw new Error(
+        `kafkajs has no ${name}: the coordinator failover (src/kafka/coordinator-failover.ts) needs updating`,
+      );
+    }
+  }
+
+  const getCoordinator = offsetManager.getCoordinator;
+  offsetManager.getCoordinator = async function (this: OffsetManagerLike & { [STALE]?: boolean }) {
+    if (!this[STALE]) {
+      try {
+        return await getCoordinator.call(this);
+      } catch (err) {
+        if (!isCoordinatorLost(err)) throw err;
+      }
+    }
+    this.coordinator = await rediscoverCoordinator(this.cluster, this.groupId);
+    this[STALE] = false;
+    return this.coordinator;
+  };
+
+  const commitOffsets = offsetManager.commitOffsets;
+  offsetManager.commitOffsets = async function (this: OffsetManagerLike & { [STALE]?: boolean }, offsets) {
+    try {
+      return await commitOffsets.call(this, offsets);
+    } catch (err) {
+      if (!isCoordinatorLost(err)) throw err;
+      this[STALE] = true;
+      return await commitOffsets.call(this, offsets);
+    }
+  };
+
+  const heartbeat = consumerGroup.heartbeat;
+  consumerGroup.heartbeat = async function (this: ConsumerGroupLike, options) {
+    try {
+      return await heartbeat.call(this, options);
+    } catch (err) {
+      if (!isCoordinatorLost(err) || this.memberId === null) throw err;
+      this.coordinator = await rediscoverCoordinator(this.cluster, this.groupId);
+      if (this.offsetManager) this.offsetManager.coordinator = this.coordinator;
+      return await heartbeat.call(this, options);
+    }
+  };
+  installed = true;
+}
