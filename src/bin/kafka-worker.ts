@@ -99,7 +99,11 @@ async function run(config: WorkerConfig): Promise<number> {
     port: config.metricsPort,
     host: config.metricsHost,
     registry: metrics.registry,
-    readiness: { consumerJoined: () => worker.consumerJoined, mcpConnected: () => client.connected },
+    readiness: {
+      consumerJoined: () => worker.consumerJoined,
+      mcpConnected: () => client.connected,
+      publishing: () => worker.publishHealth(),
+    },
     logger,
   });
 

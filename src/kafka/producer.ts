@@ -113,10 +113,21 @@ export function confirmsPartition(records: RecordMetadata[], topic: string, part
   return records.some((r) => r.topicName === topic && r.partition === partition && r.errorCode === 0);
 }
 
+/** Whether outcome events and dead letters are being written right now, and if not, why. */
+export interface PublishHealth {
+  ok: boolean;
+  /** The last error of a partition that has not been written since (e.g. not enough in-sync replicas). */
+  reason?: string;
+  /** When the oldest partition still failing first failed (ISO 8601). */
+  since?: string;
+}
+
 export class BatchingPublisher {
   readonly #options: PublisherOptions;
   readonly #abort = new AbortController();
   readonly #partitioner = Partitioners.DefaultPartitioner();
+  /** Partitions whose last send failed: first failure time and last error. */
+  readonly #failing = new Map<string, { since: number; reason: string }>();
   #queue: Pending[] = [];
   #pumping: Promise<void> | undefined;
 
@@ -134,6 +145,13 @@ export class BatchingPublisher {
         this.#pumping = undefined;
       });
     });
+  }
+
+  /** Not ok while some partition's messages keep failing to be written (retries go on). */
+  health(): PublishHealth {
+    if (this.#failing.size === 0) return { ok: true };
+    const oldest = [...this.#failing.values()].sort((a, b) => a.since - b.since)[0]!;
+    return { ok: false, reason: oldest.reason, since: new Date(oldest.since).toISOString() };
   }
 
   /** Waits until everything queued so far is acknowledged (or rejected). */
@@ -176,18 +194,22 @@ export class BatchingPublisher {
 
   /** Sends one partition's messages until the broker confirms that partition (or abort). */
   async #sendWithRetry({ topic, partition, messages }: PartitionMessages): Promise<void> {
+    const id = `${topic}[${partition}]`;
     for (let retry = 1; ; retry++) {
       if (this.#abort.signal.aborted) throw this.#abort.signal.reason;
       try {
         const records = await this.#options.producer.send({ topic, messages, acks: -1 });
         if (!confirmsPartition(records, topic, partition)) {
           throw new UnconfirmedPublishError(
-            `the broker's answer does not confirm ${topic}[${partition}]: ${JSON.stringify(records)}`,
+            `the broker's answer does not confirm ${id}: ${JSON.stringify(records)}`,
           );
         }
+        this.#failing.delete(id);
         return;
       } catch (err) {
         this.#options.onSendError?.(err);
+        const reason = `${id}: ${errorMessage(err)}`;
+        this.#failing.set(id, { since: this.#failing.get(id)?.since ?? Date.now(), reason });
         const delay = backoffDelay(retry, this.#options.retry ?? { initialMs: 200, maxMs: 5_000 });
         this.#options.logger.warn(
           { err: errorMessage(err), topic, partition, retry, delayMs: delay, messages: messages.length },

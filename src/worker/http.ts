@@ -1,8 +1,9 @@
 /**
  * The worker's small HTTP surface on METRICS_PORT: `/metrics` (Prometheus text from the
  * registry passed in), `/health` (liveness: the process answers) and `/ready` (readiness:
- * the consumer is in its group AND the MCP client has a session; 503 otherwise, with a JSON
- * body saying which is missing).
+ * the consumer is in its group AND the MCP client has a session AND outcome events and dead
+ * letters are being written; 503 otherwise, with a JSON body saying which is missing and, for
+ * Kafka writes, why — e.g. a partition without enough in-sync replicas).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,8 @@ import type { Logger } from '../observability/logger.ts';
 export interface ReadinessProbe {
   consumerJoined(): boolean;
   mcpConnected(): boolean;
+  /** Outcome events and dead letters are being written (see BatchingPublisher#health). */
+  publishing?(): { ok: boolean; reason?: string; since?: string };
 }
 
 export interface WorkerHttpServer {
@@ -43,7 +46,9 @@ export async function startWorkerHttpServer(options: {
     } else if (path === '/ready') {
       const consumer = readiness.consumerJoined();
       const mcp = readiness.mcpConnected();
-      json(consumer && mcp ? 200 : 503, { status: consumer && mcp ? 'ready' : 'not ready', consumer, mcp });
+      const publish = readiness.publishing?.() ?? { ok: true };
+      const ready = consumer && mcp && publish.ok;
+      json(ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', consumer, mcp, publish });
     } else if (path === '/metrics') {
       registry.metrics().then(
         (text) => {

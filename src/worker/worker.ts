@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { WorkerConfig } from '../config.ts';
 import { type LagPoller, startLagPoller } from '../kafka/lag.ts';
-import { BatchingPublisher, IDEMPOTENT_PRODUCER_CONFIG } from '../kafka/producer.ts';
+import { BatchingPublisher, IDEMPOTENT_PRODUCER_CONFIG, type PublishHealth } from '../kafka/producer.ts';
 import { ensureTopics, workerTopicConfigs } from '../kafka/topics.ts';
 import { McpJobClient } from '../mcp-client/client.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -116,6 +116,11 @@ export class KafkaWorker {
 
   get consumerJoined(): boolean {
     return this.#consumer.joined;
+  }
+
+  /** Whether outcome events and dead letters are being written, and if not, why. */
+  publishHealth(): PublishHealth {
+    return this.#publisher.health();
   }
 
   async start(): Promise<void> {

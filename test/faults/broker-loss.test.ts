@@ -189,15 +189,6 @@ describe('broker loss (3 brokers, 2 workers)', () => {
       const exits = await Promise.all(workers.map((w) => w.stop('SIGTERM')));
       expect(exits.map((e) => e.code)).toEqual([0, 0]);
     } finally {
-      if (process.env.FAULTS_LOG_DIR) {
-        const { writeFileSync } = await import('node:fs');
-        workers.forEach((w, i) =>
-          writeFileSync(
-            `${process.env.FAULTS_LOG_DIR}/worker-${i}.log`,
-            w.logs.map((l) => JSON.stringify(l)).join('\n'),
-          ),
-        );
-      }
       await results.stop();
       for (const node of cluster.nodes) if (!node.running) await node.start();
     }

@@ -112,7 +112,11 @@ export async function startInProcessWorker(env: Record<string, string>): Promise
     port: 0,
     host: '127.0.0.1',
     registry: metrics.registry,
-    readiness: { consumerJoined: () => worker.consumerJoined, mcpConnected: () => client.connected },
+    readiness: {
+      consumerJoined: () => worker.consumerJoined,
+      mcpConnected: () => client.connected,
+      publishing: () => worker.publishHealth(),
+    },
     logger,
   });
   await worker.start();

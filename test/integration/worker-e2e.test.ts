@@ -107,7 +107,7 @@ describe('kafka-worker end to end', () => {
     expect((await fetch(`${worker.http.url}/health`)).status).toBe(200);
     const ready = await fetch(`${worker.http.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', consumer: true, mcp: true });
+    expect(await ready.json()).toEqual({ status: 'ready', consumer: true, mcp: true, publish: { ok: true } });
   });
 
   it('a redelivered job does not repeat its effect (idempotency key = jobID)', async () => {

@@ -1,0 +1,124 @@
+/**
+ * The worker's dependencies failing under it, with real processes on a 3-node KRaft cluster and
+ * a PostgreSQL this file owns (never the machine's shared server: it is stopped and started):
+ * - a partition without an in-sync quorum (min.insync.replicas not met): the worker stops
+ *   committing and producing outcomes, says why in its log and /ready, resumes when the
+ *   quorum is back;
+ * - two MCP server replicas on PostgreSQL, the one the worker uses killed mid-stream;
+ * - PostgreSQL restarted mid-stream: the servers report not-ready meanwhile, the worker waits.
+ * Each is counted from the results topic, the committed offsets and the notes table.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalKafka } from '../../scripts/kafka-local.ts';
+import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
+import { notesWritten, type OwnedPostgres, startOwnedPostgres, startTestCluster } from '../helpers/cluster.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import {
+  KafkaProbe,
+  type ServerProcess,
+  type SpawnedWorker,
+  saveNoteJob,
+  spawnServer,
+  spawnWorker,
+  uniqueName,
+  waitUntil,
+  workerEnv,
+} from '../helpers/worker-stack.ts';
+
+/** How long "nothing more happens" is watched for while a dependency is away. */
+const QUIET_WINDOW_MS = 5_000;
+
+function handled(events: JobOutcomeEvent[], jobIDs: Set<string>): number {
+  return new Set(events.filter((e) => e.status === 'succeeded' && jobIDs.has(e.jobID ?? '')).map((e) => e.jobID))
+    .size;
+}
+
+async function readyBody(worker: SpawnedWorker): Promise<{ status: number; body: Record<string, unknown> }> {
+  const line = await worker.waitForLog((l) => l.msg === 'metrics and health endpoints listening');
+  const res = await fetch(`${String(line.url)}/ready`);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('dependencies failing under the worker', () => {
+  let cluster: LocalKafka;
+  let postgres: OwnedPostgres;
+  let database: TestDatabase;
+  let probe: KafkaProbe;
+  let brokers: string;
+  const servers: ServerProcess[] = [];
+  const workers: SpawnedWorker[] = [];
+
+  beforeAll(async () => {
+    [cluster, postgres] = await Promise.all([startTestCluster(3), startOwnedPostgres()]);
+    database = await createTestDatabase(postgres.url);
+    brokers = cluster.brokers.join(',');
+    probe = await new KafkaProbe(brokers).connect();
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+    await Promise.all(servers.map((s) => s.stop('SIGKILL')));
+    await probe?.close();
+    await postgres?.destroy();
+    await cluster?.stop();
+  });
+
+  it('min.insync.replicas not met: no commits, no outcomes, /ready says why; resumes with the quorum', async () => {
+    const server = await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } });
+    servers.push(server);
+    const topic = uniqueName('isr');
+    const group = uniqueName('isr-group');
+    const prefix = uniqueName('isr-note');
+    await probe.createTopics(topic, 4);
+    // Outcome events need all three replicas in sync: losing one node takes away the quorum.
+    await probe.admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        { type: 2, name: `${topic}.results`, configEntries: [{ name: 'min.insync.replicas', value: '3' }] },
+      ],
+    });
+    const results = await probe.watch(`${topic}.results`);
+    const worker = spawnWorker(workerEnv({ brokers, topic, group, serverUrl: server.url }));
+    workers.push(worker);
+    try {
+      const before = Array.from({ length: 100 }, (_, i) => saveNoteJob(`${prefix}-a${i}`, `${prefix} a${i}`));
+      await probe.produceJobs(topic, before);
+      await results.waitFor((e) => handled(e, new Set(before.map((j) => j.jobID))) === before.length);
+      await waitUntil(() => probe.committedAtEnd(group, topic), 30_000, 'first jobs committed');
+
+      const node = cluster.nodes[2]!;
+      await node.kill('SIGKILL');
+      const during = Array.from({ length: 100 }, (_, i) => saveNoteJob(`${prefix}-b${i}`, `${prefix} b${i}`));
+      await probe.produceJobs(topic, during);
+      // Once the controller fences the node, the results partitions have two in-sync replicas of three.
+      await waitUntil(async () => (await readyBody(worker)).status === 503, 60_000, '/ready to report 503', 250);
+      const { body } = await readyBody(worker);
+      expect(body).toMatchObject({ consumer: true, mcp: true, publish: { ok: false } });
+      expect(String((body.publish as { reason: string }).reason)).toMatch(/in-sync replicas/i);
+      expect(
+        worker.logs.some(
+          (l) => l.msg === 'publish to Kafka failed; retrying' && /in-sync replicas/i.test(String(l.err)),
+        ),
+      ).toBe(true);
+
+      const committed = await probe.committed(group, topic);
+      const outcomes = results.messages.length;
+      await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
+      expect(await probe.committed(group, topic)).toEqual(committed);
+      expect(results.messages.length).toBe(outcomes);
+
+      await node.start();
+      const all = new Set([...before, ...during].map((j) => j.jobID));
+      await results.waitFor((e) => handled(e, all) === all.size, 120_000);
+      await waitUntil(() => probe.committedAtEnd(group, topic), 60_000, 'committed offsets at the end');
+      await waitUntil(async () => (await readyBody(worker)).status === 200, 30_000, '/ready to report 200');
+      expect(await notesWritten(database.url, prefix)).toEqual({ notes: all.size, rewritten: 0 });
+      expect(results.events().filter((e) => e.status !== 'succeeded')).toEqual([]);
+      expect([...(await probe.ends(`${topic}.dlq`)).values()].every((end) => end === 0)).toBe(true);
+      expect((await worker.stop('SIGTERM')).code).toBe(0);
+    } finally {
+      await results.stop();
+      for (const node of cluster.nodes) if (!node.running) await node.start();
+    }
+  });
+});
