@@ -1,8 +1,13 @@
 /**
- * `npm run stack`: the whole system on this machine without Docker — a single-node Kafka
- * (the repo's launcher, unless KAFKA_BROKERS points at one), the MCP server and one worker,
- * all from the built `dist/`. Logs of all three go to this terminal (JSON; pipe through
- * `npx pino-pretty` to read them).
+ * `npm run stack`: the whole system on this machine without Docker — Kafka (the repo's
+ * launcher, unless KAFKA_BROKERS points at one), the MCP server and one worker, all from the
+ * built `dist/`. Logs go to this terminal (JSON; pipe through `npx pino-pretty` to read them).
+ *
+ *   --servers N   N server replicas on ports PORT, PORT+1, …; the worker gets all of them in
+ *                 MCP_SERVER_URL and fails over between them. N > 1 needs DATABASE_URL (the
+ *                 replicas share one PostgreSQL database; SQLite is one process's file).
+ *   --brokers N   N Kafka nodes (RF 3 and min.insync.replicas=2 from 3 on), a throwaway cluster
+ *                 under .kafka/run/ (removed at exit; one node keeps its data in STACK_KAFKA_DIR).
  *
  * Stopping: SIGINT (Ctrl-C, which the terminal sends to the whole foreground process group) or
  * SIGTERM, to this process or to the `npm` running it, stops the parts in reverse order of start,
@@ -21,9 +26,29 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import { DEFAULT_HOME, REPO_ROOT, startLocalKafka } from './kafka-local.ts';
 
 const say = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
+
+const { values: flags } = parseArgs({
+  options: { servers: { type: 'string', default: '1' }, brokers: { type: 'string', default: '1' } },
+});
+const serverCount = Number(flags.servers);
+const brokerCount = Number(flags.brokers);
+for (const [name, n] of [
+  ['--servers', serverCount],
+  ['--brokers', brokerCount],
+] as const) {
+  if (!Number.isInteger(n) || n < 1 || n > 9) {
+    say(`${name} must be a whole number from 1 to 9`);
+    process.exit(2);
+  }
+}
+if (serverCount > 1 && !process.env.DATABASE_URL) {
+  say('--servers 2 or more needs DATABASE_URL: the replicas share one PostgreSQL database');
+  process.exit(2);
+}
 
 for (const entry of ['dist/bin/mcp-server.js', 'dist/bin/kafka-worker.js']) {
   if (!existsSync(join(REPO_ROOT, entry))) {
@@ -32,8 +57,8 @@ for (const entry of ['dist/bin/mcp-server.js', 'dist/bin/kafka-worker.js']) {
   }
 }
 
-const port = process.env.PORT ?? '8080';
-const serverUrl = `http://127.0.0.1:${port}`;
+const port = Number(process.env.PORT ?? 8080);
+const serverUrls = Array.from({ length: serverCount }, (_, i) => `http://127.0.0.1:${port + i}`);
 const parts: Array<{ name: string; child: ChildProcess; exited: Promise<unknown> }> = [];
 let stopKafka: (() => Promise<void>) | undefined;
 let stopping = false;
@@ -97,28 +122,35 @@ async function startAll() {
   if (!brokers) {
     const kafkaPort = Number(process.env.KAFKA_LOCAL_PORT ?? 9092);
     const kafkaDir = resolve(process.env.STACK_KAFKA_DIR ?? join(DEFAULT_HOME, 'stack'));
-    say(`starting Kafka on 127.0.0.1:${kafkaPort} (first run downloads its jars with Maven)`);
-    const kafka = await startLocalKafka({
-      port: kafkaPort,
-      dataDir: join(kafkaDir, 'data'),
-      logDir: kafkaDir,
-      ownProcessGroup: true,
-      onProgress: say,
-    });
+    say(`starting ${brokerCount} Kafka node(s) (the first run downloads the jars with Maven)`);
+    const kafka = await startLocalKafka(
+      brokerCount === 1
+        ? {
+            port: kafkaPort,
+            dataDir: join(kafkaDir, 'data'),
+            logDir: kafkaDir,
+            ownProcessGroup: true,
+            onProgress: say,
+          }
+        : { brokers: brokerCount, ownProcessGroup: true, onProgress: say },
+    );
     stopKafka = kafka.stop;
     brokers = kafka.brokers.join(',');
   }
   if (stopping) return;
 
-  start('mcp-server', 'dist/bin/mcp-server.js', { PORT: port });
-  await waitReady(`${serverUrl}/ready`, 30_000);
-  if (stopping) return;
-  say(`mcp-server ready at ${serverUrl}/mcp`);
+  for (const [i, url] of serverUrls.entries()) {
+    const name = serverCount === 1 ? 'mcp-server' : `mcp-server-${i + 1}`;
+    start(name, 'dist/bin/mcp-server.js', { PORT: String(port + i) });
+    await waitReady(`${url}/ready`, 30_000);
+    if (stopping) return;
+    say(`${name} ready at ${url}/mcp`);
+  }
 
   const metricsPort = process.env.METRICS_PORT ?? '9464';
   start('kafka-worker', 'dist/bin/kafka-worker.js', {
     KAFKA_BROKERS: brokers,
-    MCP_SERVER_URL: process.env.MCP_SERVER_URL ?? serverUrl,
+    MCP_SERVER_URL: process.env.MCP_SERVER_URL ?? serverUrls.join(','),
     METRICS_PORT: metricsPort,
   });
   await waitReady(`http://127.0.0.1:${metricsPort}/ready`, 60_000);

@@ -108,20 +108,6 @@ const logLevel = z
   .optional()
   .transform((v) => v ?? 'info');
 
-const url = (fallback: string) =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      const value = v === undefined || v.trim() === '' ? fallback : v.trim();
-      try {
-        return new URL(value).toString().replace(/\/$/, '');
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `must be a URL, got '${value}'` });
-        return z.NEVER;
-      }
-    });
-
 const LOCAL_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
 /** OTLP/HTTP endpoint (base URL) for traces; unset or empty: tracing exports nothing. */
@@ -279,7 +265,29 @@ export const workerEnvSchema = z.object({
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? 'mcp-workers' : v.trim())),
-  MCP_SERVER_URL: url('http://localhost:8080'),
+  /** One server, or a comma-separated list of replicas the worker fails over between. */
+  MCP_SERVER_URL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const values = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+      const urls: string[] = [];
+      for (const value of values.length > 0 ? values : ['http://localhost:8080']) {
+        try {
+          urls.push(new URL(value).toString().replace(/\/$/, ''));
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be a URL or a comma-separated list of URLs, got '${value}'`,
+          });
+          return z.NEVER;
+        }
+      }
+      return urls;
+    }),
   MCP_AUTH_TOKEN: optionalString,
   MCP_AUTH_TOKEN_FILE: optionalString,
   /** Partitions of the jobs topic when the worker creates it (an existing topic is left as is). */
@@ -323,7 +331,8 @@ export type WorkerConfig = {
   resultsTopic: string;
   clientId: string;
   groupId: string;
-  serverUrl: string;
+  /** The server, or its replicas in failover order. */
+  serverUrls: string[];
   authToken: string | undefined;
   topicPartitions: number;
   replicationFactor: number;
@@ -462,7 +471,7 @@ export function parseWorkerConfig(
     resultsTopic: `${e.KAFKA_TOPIC}.results`,
     clientId: e.KAFKA_CLIENT_ID,
     groupId: e.MCP_CONSUMER_GROUP,
-    serverUrl: e.MCP_SERVER_URL,
+    serverUrls: e.MCP_SERVER_URL,
     authToken: e.MCP_AUTH_TOKEN,
     topicPartitions: e.KAFKA_TOPIC_PARTITIONS,
     replicationFactor: e.KAFKA_REPLICATION_FACTOR,

@@ -58,6 +58,13 @@ export function pinoLogCreator(logger: Logger): logCreator {
       const { message, timestamp: _timestamp, logger: _name, ...extra } = log as Record<string, unknown>;
       const fields = { namespace, ...extra };
       const text = typeof message === 'string' ? message : String(message);
+      // Said whenever an idempotent producer's retries are bounded, as ours are (KAFKA_RETRY):
+      // kafkajs' default was bounded too (5), it just did not say so. A send that gives up rolls
+      // its sequence numbers back and our publisher sends the same records again.
+      if (text === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') {
+        base.debug(fields, text);
+        return;
+      }
       if (isRetriedRequestError(namespace, level, text)) base.debug(fields, text);
       else if (level === logLevel.ERROR) base.error(fields, text);
       else if (level === logLevel.WARN) base.warn(fields, text);

@@ -11,6 +11,11 @@
  *   a server restart) is dropped and rebuilt in the background with backoff, so `connected`
  *   (readiness) recovers when the server returns even while no job is running. The session's
  *   GET stream ending drops it at once (session-stream.ts), before a call can meet it.
+ * - Replicas: given several server URLs (MCP_SERVER_URL=a,b), the session lives on one of them.
+ *   When that replica stops answering (connection refused or reset, session gone), the next
+ *   connect starts at the next replica and walks the list; a call that failed that way is sent
+ *   once more on the new replica at once — safe because of the idempotency key below — so a
+ *   replica's death costs a job neither an attempt nor a backoff wait.
  * - Every tools/call may carry an idempotency key in `_meta` (IDEMPOTENCY_META_KEY); the server
  *   answers a repeated key with the recorded result, so retries and redeliveries are safe.
  * - Errors leave here already classified (classify.ts); a tool error result (`isError: true`)
@@ -26,7 +31,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
 import { withToolClientSpan } from '../observability/tracing.ts';
-import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
+import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY, RETRYABLE_META_KEY } from '../protocol.ts';
 import { VERSION } from '../version.ts';
 import { type BackoffPolicy, backoffDelay } from '../worker/backoff.ts';
 import {
@@ -35,16 +40,28 @@ import {
   PermanentError,
   ServerUnavailableError,
   ToolError,
+  TransientError,
+  type TransientReason,
 } from '../worker/errors.ts';
 import { classifyMcpError } from './classify.ts';
 import { createHttpFetch } from './http-fetch.ts';
 import { watchSessionStream } from './session-stream.ts';
 
+/** Call failures that mean "this replica is gone": the call is resent on the next one. */
+const REPLICA_DOWN_REASONS = new Set<TransientReason>([
+  'server-unavailable',
+  'connection-reset',
+  'connection-closed',
+]);
+
 export type TransportKind = 'streamable-http' | 'sse';
 
 export interface McpClientOptions {
-  /** Base URL of the server (`http://host:8080`); a trailing `/mcp` or `/sse` is accepted too. */
-  serverUrl: string;
+  /**
+   * Base URL of the server (`http://host:8080`; a trailing `/mcp` or `/sse` is accepted too), or
+   * of each replica, in the order they are tried.
+   */
+  serverUrl: string | string[];
   /** Sent as `Authorization: Bearer <token>` on every request when set. */
   authToken?: string | undefined;
   /** Per-call timeout. */
@@ -131,7 +148,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 export class McpJobClient implements McpToolCaller {
   readonly #options: McpClientOptions;
   readonly #log: Logger;
-  readonly #endpoints: { streamable: URL; sse: URL };
+  /** One entry per replica; #current is the one the session lives on (or is tried next). */
+  readonly #replicas: Array<{ streamable: URL; sse: URL }>;
+  #current = 0;
   readonly #http = createHttpFetch();
   #connection: Connection | undefined;
   #connecting: Promise<Connection> | undefined;
@@ -143,7 +162,9 @@ export class McpJobClient implements McpToolCaller {
   constructor(options: McpClientOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'mcp-client' });
-    this.#endpoints = mcpEndpoints(options.serverUrl);
+    const urls = Array.isArray(options.serverUrl) ? options.serverUrl : [options.serverUrl];
+    if (urls.length === 0) throw new Error('McpJobClient needs at least one server URL');
+    this.#replicas = urls.map(mcpEndpoints);
   }
 
   get connected(): boolean {
@@ -200,6 +221,8 @@ export class McpJobClient implements McpToolCaller {
         if (classified.recycle) this.#drop(conn, classified.error.message);
         // The server restarted and forgot our session before running anything: reconnect, resend once.
         if (classified.sessionLost && attempt === 0) continue;
+        // The replica stopped answering: resend on the next one (each replica once at most).
+        if (this.#replicaDown(classified.error) && attempt < this.#replicas.length - 1) continue;
         throw classified.error;
       } finally {
         options.signal?.removeEventListener('abort', forward);
@@ -249,6 +272,16 @@ export class McpJobClient implements McpToolCaller {
     if (conn) this.#options.onConnectionChange?.(false);
   }
 
+  /**
+   * A replica that does not answer, or dropped the connection mid-call (as opposed to one
+   * refusing our credentials, or a store the replicas share being away).
+   */
+  #replicaDown(error: Error): boolean {
+    return (
+      this.#replicas.length > 1 && error instanceof TransientError && REPLICA_DOWN_REASONS.has(error.reason)
+    );
+  }
+
   #ensureConnected(): Promise<Connection> {
     if (this.#closed) return Promise.reject(new JobAbortedError('MCP client is closed'));
     if (this.#connection) return Promise.resolve(this.#connection);
@@ -263,14 +296,35 @@ export class McpJobClient implements McpToolCaller {
     return this.#connecting;
   }
 
+  /** Connects to the current replica or, failing that, to each next one in turn. */
   async #open(): Promise<Connection> {
+    let lastError: unknown;
+    for (let tried = 0; tried < this.#replicas.length; tried++) {
+      try {
+        return await this.#openReplica(this.#replicas[this.#current]!);
+      } catch (err) {
+        if (err instanceof JobAbortedError) throw err;
+        lastError = err;
+        if (this.#replicas.length > 1) {
+          this.#log.warn(
+            { url: this.#replicas[this.#current]!.streamable.origin, err: errorMessage(err) },
+            'MCP server replica not answering; trying the next one',
+          );
+          this.#current = (this.#current + 1) % this.#replicas.length;
+        }
+      }
+    }
+    throw lastError;
+  }
+
+  async #openReplica(endpoints: { streamable: URL; sse: URL }): Promise<Connection> {
     const preference = this.#options.transport ?? 'auto';
     let conn: Connection;
     if (preference === 'sse') {
-      conn = await this.#connectWith('sse');
+      conn = await this.#connectWith('sse', endpoints);
     } else {
       try {
-        conn = await this.#connectWith('streamable-http');
+        conn = await this.#connectWith('streamable-http', endpoints);
       } catch (err) {
         const fallback =
           preference === 'auto' &&
@@ -279,7 +333,7 @@ export class McpJobClient implements McpToolCaller {
         if (!fallback) throw this.#unavailable(err);
         this.#log.info({ status: (err as StreamableHTTPError).code }, 'Streamable HTTP refused; trying SSE');
         try {
-          conn = await this.#connectWith('sse');
+          conn = await this.#connectWith('sse', endpoints);
         } catch (sseErr) {
           throw this.#unavailable(sseErr);
         }
@@ -294,7 +348,7 @@ export class McpJobClient implements McpToolCaller {
     this.#log.info(
       {
         transport: conn.kind,
-        url: conn.kind === 'sse' ? this.#endpoints.sse.href : this.#endpoints.streamable.href,
+        url: conn.kind === 'sse' ? endpoints.sse.href : endpoints.streamable.href,
       },
       'MCP client connected',
     );
@@ -313,12 +367,12 @@ export class McpJobClient implements McpToolCaller {
     );
   }
 
-  async #connectWith(kind: TransportKind): Promise<Connection> {
+  async #connectWith(kind: TransportKind, endpoints: { streamable: URL; sse: URL }): Promise<Connection> {
     const headers: Record<string, string> = {};
     if (this.#options.authToken) headers.authorization = `Bearer ${this.#options.authToken}`;
     const transport =
       kind === 'streamable-http'
-        ? new StreamableHTTPClientTransport(this.#endpoints.streamable, {
+        ? new StreamableHTTPClientTransport(endpoints.streamable, {
             requestInit: { headers },
             // The session's GET stream ending means the session is gone: drop at once (`conn`
             // exists by then — the stream opens after the handshake).
@@ -337,7 +391,7 @@ export class McpJobClient implements McpToolCaller {
               reconnectionDelayGrowFactor: 1,
             },
           })
-        : new SSEClientTransport(this.#endpoints.sse, { requestInit: { headers } });
+        : new SSEClientTransport(endpoints.sse, { requestInit: { headers } });
     const client = new Client({ name: 'kafka-worker', version: VERSION }, { capabilities: {} });
     const conn: Connection = { id: this.#nextId++, kind, client, transport };
     client.onerror = (err) => {
@@ -359,7 +413,10 @@ export class McpJobClient implements McpToolCaller {
   #drop(conn: Connection, reason: string): void {
     if (this.#connection !== conn) return;
     this.#connection = undefined;
-    this.#log.warn({ reason, transport: conn.kind }, 'MCP connection lost; reconnecting');
+    const url = this.#replicas[this.#current]!.streamable.origin;
+    // With replicas, the next connect starts at the next one (this one may be gone for good).
+    if (this.#replicas.length > 1) this.#current = (this.#current + 1) % this.#replicas.length;
+    this.#log.warn({ reason, transport: conn.kind, url }, 'MCP connection lost; reconnecting');
     this.#options.onConnectionChange?.(false);
     conn.client.close().catch(() => undefined);
     this.#scheduleReconnect();
@@ -388,8 +445,17 @@ function toToolCallResult(name: string, result: Record<string, unknown>): ToolCa
     .filter((block) => block.type === 'text' && typeof block.text === 'string')
     .map((block) => block.text as string)
     .join('\n');
-  if (result.isError === true) throw new ToolError(name, text || 'tool error result without text');
   const meta = result._meta as Record<string, unknown> | undefined;
+  if (result.isError === true) {
+    // The server's own failure, not the tool's verdict: wait (store away) or retry (anything else).
+    if (meta?.[RETRYABLE_META_KEY] === 'store-unavailable') {
+      throw new ServerUnavailableError('store-unavailable', `tool '${name}': ${text}`);
+    }
+    if (meta?.[RETRYABLE_META_KEY] === 'server-error') {
+      throw new TransientError('server-error', `tool '${name}' failed on the server: ${text}`);
+    }
+    throw new ToolError(name, text || 'tool error result without text');
+  }
   const structured = result.structuredContent;
   return {
     content,

@@ -12,6 +12,11 @@
  * succeed. Concurrent calls with one key in this process are serialised so the tool runs once:
  * a call that finds one in flight (from its arrival, before the store is asked) waits for it and
  * replays its success, or runs itself when it failed — one waiter, the others wait for that one.
+ *
+ * A handler that throws (the database went away mid-call, a bug) does not produce a plain tool
+ * error — the SDK would turn it into one, and a caller would take it for the tool's verdict on
+ * its input. It produces an error result marked RETRYABLE_META_KEY: `store-unavailable` when the
+ * store does not answer a ping, `server-error` otherwise; the worker retries those.
  */
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type {
@@ -24,7 +29,12 @@ import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { withToolServerSpan } from '../observability/tracing.ts';
-import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../protocol.ts';
+import {
+  IDEMPOTENCY_META_KEY,
+  REPLAYED_META_KEY,
+  RETRYABLE_META_KEY,
+  type RetryableReason,
+} from '../protocol.ts';
 import { ClientLog, ClientLogLevel } from './client-log.ts';
 import { requestFingerprint } from './idempotency.ts';
 
@@ -47,7 +57,7 @@ export interface ToolRuntime {
 }
 
 export interface ToolRuntimeDeps {
-  store: Pick<NotesStore, 'getIdempotentResult' | 'recordIdempotentResult'>;
+  store: Pick<NotesStore, 'getIdempotentResult' | 'recordIdempotentResult' | 'ping'>;
   logger: Logger;
   metrics: ServerMetrics;
 }
@@ -176,8 +186,14 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
         return result;
       } catch (err) {
         deps.metrics.toolCalls.inc({ tool, outcome: 'error' });
-        log.error({ err }, 'tool failed');
-        throw err;
+        const reason: RetryableReason = (await deps.store.ping().then(
+          () => false,
+          () => true,
+        ))
+          ? 'store-unavailable'
+          : 'server-error';
+        log.error({ err, reason }, 'tool failed');
+        return retryableError(reason, err instanceof Error ? err.message : String(err));
       } finally {
         stop();
       }
@@ -215,6 +231,11 @@ function progressReporter(extra: Extra): ToolContext['progress'] {
         // The client went away; progress goes with it.
       });
   };
+}
+
+function retryableError(reason: RetryableReason, message: string): CallToolResult {
+  const text = reason === 'store-unavailable' ? `notes store unavailable: ${message}` : message;
+  return { content: [{ type: 'text', text }], isError: true, _meta: { [RETRYABLE_META_KEY]: reason } };
 }
 
 function markReplayed(result: CallToolResult): CallToolResult {

@@ -53,6 +53,8 @@ export type TransientReason =
   | 'connection-reset'
   | 'connection-closed'
   | 'server-unavailable'
+  | 'store-unavailable'
+  | 'server-error'
   | 'unauthorized'
   | 'internal-error'
   | 'unexpected';
@@ -67,7 +69,10 @@ export class TransientError extends Error {
   }
 }
 
-/** The server could not be reached (refused, DNS, auth rejected, session gone before the call ran). */
+/**
+ * The server could not be reached (refused, DNS, auth rejected, session gone before the call
+ * ran), or answered that its notes store cannot be reached (`store-unavailable`).
+ */
 export class ServerUnavailableError extends TransientError {
   override name = 'ServerUnavailableError';
 }

@@ -36,7 +36,7 @@ export function createWorkerMcpClient(
   metrics: WorkerMetrics,
 ): McpJobClient {
   return new McpJobClient({
-    serverUrl: config.serverUrl,
+    serverUrl: config.serverUrls,
     authToken: config.authToken,
     callTimeoutMs: config.callTimeoutMs,
     logger,
@@ -158,7 +158,7 @@ export class KafkaWorker {
       {
         topic: config.topic,
         group: config.groupId,
-        server: config.serverUrl,
+        servers: config.serverUrls,
         concurrency: config.partitionsConcurrency,
       },
       'kafka-worker started',

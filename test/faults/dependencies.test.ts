@@ -11,7 +11,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKafka } from '../../scripts/kafka-local.ts';
 import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
-import { notesWritten, type OwnedPostgres, startOwnedPostgres, startTestCluster } from '../helpers/cluster.ts';
+import {
+  notesWritten,
+  type OwnedPostgres,
+  startOwnedPostgres,
+  startTestCluster,
+} from '../helpers/cluster.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import {
   KafkaProbe,
@@ -29,8 +34,9 @@ import {
 const QUIET_WINDOW_MS = 5_000;
 
 function handled(events: JobOutcomeEvent[], jobIDs: Set<string>): number {
-  return new Set(events.filter((e) => e.status === 'succeeded' && jobIDs.has(e.jobID ?? '')).map((e) => e.jobID))
-    .size;
+  return new Set(
+    events.filter((e) => e.status === 'succeeded' && jobIDs.has(e.jobID ?? '')).map((e) => e.jobID),
+  ).size;
 }
 
 async function readyBody(worker: SpawnedWorker): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -91,7 +97,12 @@ describe('dependencies failing under the worker', () => {
       const during = Array.from({ length: 100 }, (_, i) => saveNoteJob(`${prefix}-b${i}`, `${prefix} b${i}`));
       await probe.produceJobs(topic, during);
       // Once the controller fences the node, the results partitions have two in-sync replicas of three.
-      await waitUntil(async () => (await readyBody(worker)).status === 503, 60_000, '/ready to report 503', 250);
+      await waitUntil(
+        async () => (await readyBody(worker)).status === 503,
+        60_000,
+        '/ready to report 503',
+        250,
+      );
       const { body } = await readyBody(worker);
       expect(body).toMatchObject({ consumer: true, mcp: true, publish: { ok: false } });
       expect(String((body.publish as { reason: string }).reason)).toMatch(/in-sync replicas/i);
@@ -119,6 +130,102 @@ describe('dependencies failing under the worker', () => {
     } finally {
       await results.stop();
       for (const node of cluster.nodes) if (!node.running) await node.start();
+    }
+  });
+
+  it('two server replicas on PostgreSQL: kill -9 of the one in use moves the session, costs no attempt', async () => {
+    const replicas = [
+      await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
+      await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
+    ];
+    servers.push(...replicas);
+    const topic = uniqueName('replica');
+    const group = uniqueName('replica-group');
+    const prefix = uniqueName('replica-note');
+    await probe.createTopics(topic, 4);
+    const results = await probe.watch(`${topic}.results`);
+    const serverUrl = replicas.map((r) => r.url).join(',');
+    const worker = spawnWorker(workerEnv({ brokers, topic, group, serverUrl }));
+    workers.push(worker);
+    try {
+      const jobs = Array.from({ length: 1_000 }, (_, i) => saveNoteJob(`${prefix}-${i}`, `${prefix} ${i}`));
+      const ids = new Set(jobs.map((j) => j.jobID));
+      await probe.produceJobs(topic, jobs);
+      await results.waitFor((e) => handled(e, ids) >= 200, 60_000);
+      const connected = worker.logs.filter((l) => l.msg === 'MCP client connected').at(-1);
+      const inUse = replicas.find((r) => String(connected?.url).startsWith(r.url))!;
+      const killedAt = Date.now();
+      await inUse.stop('SIGKILL');
+
+      const events = await results.waitFor((e) => handled(e, ids) === ids.size, 120_000);
+      await waitUntil(() => probe.committedAtEnd(group, topic), 60_000, 'committed offsets at the end');
+      const firstAfter = Math.min(
+        ...events.map((e) => Date.parse(e.finishedAt)).filter((at) => at > killedAt),
+      );
+      process.stderr.write(`[replica] replica killed: first outcome after ${firstAfter - killedAt} ms\n`);
+      expect(events.filter((e) => e.status !== 'succeeded')).toEqual([]);
+      // Moving to the other replica was not a job failure: no job needed a second attempt.
+      expect(events.filter((e) => e.attempts !== 1).map((e) => e.jobID)).toEqual([]);
+      expect(await notesWritten(database.url, prefix)).toEqual({ notes: jobs.length, rewritten: 0 });
+      expect([...(await probe.ends(`${topic}.dlq`)).values()].every((end) => end === 0)).toBe(true);
+      expect((await worker.stop('SIGTERM')).code).toBe(0);
+    } finally {
+      await results.stop();
+    }
+  });
+
+  it('PostgreSQL restarted mid-stream: servers not ready meanwhile, the worker waits, nothing lost', async () => {
+    const replicas = [
+      await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
+      await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
+    ];
+    servers.push(...replicas);
+    const topic = uniqueName('pg');
+    const group = uniqueName('pg-group');
+    const prefix = uniqueName('pg-note');
+    await probe.createTopics(topic, 4);
+    const results = await probe.watch(`${topic}.results`);
+    const worker = spawnWorker(
+      workerEnv({ brokers, topic, group, serverUrl: replicas.map((r) => r.url).join(',') }),
+    );
+    workers.push(worker);
+    try {
+      const jobs = Array.from({ length: 1_000 }, (_, i) => saveNoteJob(`${prefix}-${i}`, `${prefix} ${i}`));
+      const ids = new Set(jobs.map((j) => j.jobID));
+      await probe.produceJobs(topic, jobs);
+      await results.waitFor((e) => handled(e, ids) >= 200, 60_000);
+      await postgres.stop();
+      const stoppedAt = Date.now();
+      for (const replica of replicas) {
+        await waitUntil(
+          async () => (await fetch(`${replica.url}/ready`)).status === 503,
+          30_000,
+          'server not ready',
+        );
+      }
+      const outcomes = results.messages.length;
+      await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
+      // While the database is away nothing is handled (and so nothing dead-lettered).
+      expect(results.messages.length).toBe(outcomes);
+      await postgres.start();
+      const restartedAt = Date.now();
+
+      const events = await results.waitFor((e) => handled(e, ids) === ids.size, 180_000);
+      await waitUntil(() => probe.committedAtEnd(group, topic), 60_000, 'committed offsets at the end');
+      const firstAfter = Math.min(
+        ...events.map((e) => Date.parse(e.finishedAt)).filter((at) => at > restartedAt),
+      );
+      process.stderr.write(
+        `[postgres] down for ${restartedAt - stoppedAt} ms; first outcome ${firstAfter - restartedAt} ms after it was back\n`,
+      );
+      expect(events.filter((e) => e.status !== 'succeeded')).toEqual([]);
+      expect(await notesWritten(database.url, prefix)).toEqual({ notes: jobs.length, rewritten: 0 });
+      expect([...(await probe.ends(`${topic}.dlq`)).values()].every((end) => end === 0)).toBe(true);
+      for (const replica of replicas) expect((await fetch(`${replica.url}/ready`)).status).toBe(200);
+      expect((await worker.stop('SIGTERM')).code).toBe(0);
+    } finally {
+      await results.stop();
+      await postgres.start();
     }
   });
 });

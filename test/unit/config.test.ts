@@ -132,10 +132,16 @@ describe('worker config', () => {
     expect(c.dlqTopic).toBe('jobs.dlq');
     expect(c.resultsTopic).toBe('jobs.results');
     expect(c.groupId).toBe('mcp-workers');
-    expect(c.serverUrl).toBe('http://localhost:8080');
+    expect(c.serverUrls).toEqual(['http://localhost:8080']);
   });
 
   it('rejects a server URL that is not a URL', () => {
     expect(() => parseWorkerConfig({ MCP_SERVER_URL: 'not a url' })).toThrow(/MCP_SERVER_URL: must be a URL/);
+    expect(() => parseWorkerConfig({ MCP_SERVER_URL: 'http://a:8080,nope' })).toThrow(/got 'nope'/);
+  });
+
+  it('reads a comma-separated list of server replicas, in order', () => {
+    const c = parseWorkerConfig({ MCP_SERVER_URL: 'http://a:8080/, http://b:8080' });
+    expect(c.serverUrls).toEqual(['http://a:8080', 'http://b:8080']);
   });
 });
