@@ -122,7 +122,8 @@ async function run(config: WorkerConfig): Promise<number> {
   }
   // A second signal, or the deadline, ends the process without waiting further.
   const force = (why: string) => {
-    logger.error({ why }, 'forced exit');
+    // What still holds the event loop (timers, sockets) says which part did not close.
+    logger.error({ why, active: process.getActiveResourcesInfo() }, 'forced exit');
     logger.flush();
     process.exit(1);
   };

@@ -96,6 +96,11 @@ export class JobConsumer {
       heartbeatInterval: options.heartbeatIntervalMs,
       rebalanceTimeout: options.rebalanceTimeoutMs,
       allowAutoTopicCreation: false,
+      // kafkajs restarts a crashed consumer on a timer it arms AFTER its own disconnect, so a
+      // crash racing close() (an in-flight fetch or commit failing while a broker is down)
+      // would bring the consumer back after "kafka-worker stopped" and hold the process open
+      // until the forced exit. Once stopping, a crash is final.
+      retry: { restartOnFailure: async () => !this.#stopRetrying.signal.aborted },
     });
     const { GROUP_JOIN, REBALANCING, STOP, DISCONNECT, CRASH } = this.#consumer.events;
     this.#consumer.on(GROUP_JOIN, (e) => {
@@ -116,8 +121,12 @@ export class JobConsumer {
     });
     this.#consumer.on(CRASH, (e) => {
       this.#joined = false;
-      this.#log.error({ err: errorMessage(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
-      if (!e.payload.restart) options.onFatal?.(e.payload.error);
+      const stopping = this.#stopRetrying.signal.aborted;
+      this.#log[stopping ? 'warn' : 'error'](
+        { err: errorMessage(e.payload.error), restart: e.payload.restart, stopping },
+        'consumer crashed',
+      );
+      if (!e.payload.restart && !stopping) options.onFatal?.(e.payload.error);
     });
   }
 
