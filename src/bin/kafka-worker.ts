@@ -54,7 +54,8 @@ Environment (all optional):
   KAFKA_HEARTBEAT_INTERVAL_MS=3000    consumer heartbeat interval
   KAFKA_REBALANCE_TIMEOUT_MS=60000    consumer rebalance timeout
   MCP_CONSUMER_GROUP=mcp-workers      consumer group id
-  MCP_SERVER_URL=http://localhost:8080   MCP server (Streamable HTTP at /mcp, SSE fallback at /sse)
+  MCP_SERVER_URL=http://localhost:8080   MCP server (Streamable HTTP at /mcp, SSE fallback at /sse);
+                                      a comma-separated list of replicas fails over between them
   MCP_AUTH_TOKEN                      sent as 'Authorization: Bearer <token>'
   MCP_AUTH_TOKEN_FILE                 read that token from a file instead (Docker/Kubernetes secrets)
   WORKER_PARTITIONS_CONCURRENCY=4     partitions worked on at once (order kept within each)

@@ -17,6 +17,7 @@
  *
  * The connection URL is never logged: it may carry a password.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Logger } from '../observability/logger.ts';
 import { POSTGRES_TASKS_MIGRATION, type TaskRecordStore, type TaskRow } from '../tasks/records.ts';
@@ -200,6 +201,8 @@ async function migrate(pool: pg.Pool, logger: Logger): Promise<void> {
 class PostgresNotesStore implements NotesStore {
   readonly backend = 'postgres' as const;
   readonly #pool: pg.Pool;
+  /** The client of the transaction `atomically()` runs, for the store calls made inside it. */
+  readonly #transaction = new AsyncLocalStorage<pg.PoolClient>();
   readonly #logger: Logger;
   readonly #changes: PgChangeFeed;
   readonly tasks: TaskRecordStore;
@@ -221,7 +224,7 @@ class PostgresNotesStore implements NotesStore {
     const now = new Date().toISOString();
     // updated_at never goes below created_at or the previous updated_at, even when clocks
     // of different replicas disagree or two saves share a millisecond.
-    const { rows } = await this.#pool.query<{ created_at: Date; updated_at: Date; created: boolean }>(
+    const { rows } = await this.#db().query<{ created_at: Date; updated_at: Date; created: boolean }>(
       SAVE_SQL,
       [title, content, foldForSearch(title), foldForSearch(content), now, notifyTitle(title)],
     );
@@ -234,7 +237,7 @@ class PostgresNotesStore implements NotesStore {
 
   async getNote(title: string): Promise<Note | undefined> {
     assertStorableText('title', title);
-    const { rows } = await this.#pool.query<NoteRow>(
+    const { rows } = await this.#db().query<NoteRow>(
       'SELECT title, content, created_at, updated_at FROM notes WHERE title = $1',
       [title],
     );
@@ -245,8 +248,8 @@ class PostgresNotesStore implements NotesStore {
     const limit = clampLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const { rows } = after
-      ? await this.#pool.query<SummaryRow>(LIST_AFTER_SQL, [after.createdAt, after.title, limit + 1])
-      : await this.#pool.query<SummaryRow>(LIST_FIRST_SQL, [limit + 1]);
+      ? await this.#db().query<SummaryRow>(LIST_AFTER_SQL, [after.createdAt, after.title, limit + 1])
+      : await this.#db().query<SummaryRow>(LIST_FIRST_SQL, [limit + 1]);
     const notes = rows.slice(0, limit).map(toSummary);
     const last = notes.at(-1);
     return rows.length > limit && last ? { notes, nextCursor: encodeCursor(last) } : { notes };
@@ -255,7 +258,7 @@ class PostgresNotesStore implements NotesStore {
   async searchNotes(keyword: string, options: { limit?: number } = {}): Promise<SearchResult> {
     assertStorableText('keyword', keyword);
     const limit = clampLimit(options.limit);
-    const { rows } = await this.#pool.query<SummaryRow>(POSTGRES_SEARCH_SQL, [
+    const { rows } = await this.#db().query<SummaryRow>(POSTGRES_SEARCH_SQL, [
       likeContainsPattern(foldForSearch(keyword)),
       limit + 1,
     ]);
@@ -264,7 +267,7 @@ class PostgresNotesStore implements NotesStore {
 
   async deleteNote(title: string): Promise<boolean> {
     assertStorableText('title', title);
-    const { rowCount } = await this.#pool.query(DELETE_SQL, [title, notifyTitle(title)]);
+    const { rowCount } = await this.#db().query(DELETE_SQL, [title, notifyTitle(title)]);
     return (rowCount ?? 0) > 0;
   }
 
@@ -286,7 +289,7 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async countNotes(): Promise<number> {
-    const { rows } = await this.#pool.query<{ n: string }>('SELECT count(*) AS n FROM notes');
+    const { rows } = await this.#db().query<{ n: string }>('SELECT count(*) AS n FROM notes');
     return Number(rows[0]!.n);
   }
 
@@ -345,7 +348,7 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async upsertCatalogEntry(entry: CatalogEntry): Promise<void> {
-    await this.#pool.query(
+    await this.#db().query(
       `INSERT INTO catalog (name, entry, updated_at) VALUES ($1, $2, now())
        ON CONFLICT (name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = EXCLUDED.updated_at`,
       [entry.name, JSON.stringify(entry)],
@@ -353,12 +356,12 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async listCatalog(): Promise<CatalogEntry[]> {
-    const { rows } = await this.#pool.query<{ entry: string }>('SELECT entry FROM catalog ORDER BY name ASC');
+    const { rows } = await this.#db().query<{ entry: string }>('SELECT entry FROM catalog ORDER BY name ASC');
     return rows.map((r) => JSON.parse(r.entry) as CatalogEntry);
   }
 
   async getIdempotentResult(key: string): Promise<IdempotentResult | undefined> {
-    const { rows } = await this.#pool.query<{
+    const { rows } = await this.#db().query<{
       key: string;
       tool: string;
       result: string;
@@ -375,7 +378,7 @@ class PostgresNotesStore implements NotesStore {
     result: unknown,
     fingerprint?: string,
   ): Promise<void> {
-    await this.#pool.query(
+    await this.#db().query(
       `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (key) DO NOTHING`,
       [key, tool, JSON.stringify(result ?? null), new Date().toISOString(), fingerprint ?? null],
@@ -383,10 +386,36 @@ class PostgresNotesStore implements NotesStore {
   }
 
   async pruneIdempotentResults(before: Date): Promise<number> {
-    const { rowCount } = await this.#pool.query('DELETE FROM idempotency WHERE recorded_at < $1', [
+    const { rowCount } = await this.#db().query('DELETE FROM idempotency WHERE recorded_at < $1', [
       before.toISOString(),
     ]);
     return rowCount ?? 0;
+  }
+
+  /** The current transaction's client inside atomically(), the pool otherwise. */
+  #db(): Pick<pg.Pool, 'query'> {
+    return this.#transaction.getStore() ?? this.#pool;
+  }
+
+  async atomically<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#transaction.getStore()) return work();
+    const client = await this.#pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await this.#transaction.run(client, work);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // A connection the database dropped goes away instead of back into the pool.
+      broken = await client.query('ROLLBACK').then(
+        () => false,
+        () => true,
+      );
+      throw err;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async ping(): Promise<void> {
@@ -403,12 +432,12 @@ class PostgresNotesStore implements NotesStore {
 
   /** Runs one statement and returns its rows (tests and benchmarks: query plans, ANALYZE). */
   async query(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-    return (await this.#pool.query(sql, params)).rows;
+    return (await this.#db().query(sql, params)).rows;
   }
 
   /** Inserts new notes (timestamps as given) in one statement, announcing nothing; a taken title fails it. */
   async bulkInsert(notes: Note[]): Promise<void> {
-    await this.#pool.query(
+    await this.#db().query(
       `INSERT INTO notes (title, content, title_folded, content_folded, created_at, updated_at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])`,
       [

@@ -507,6 +507,11 @@ class SqliteNotesStore implements NotesStore {
     );
   }
 
+  /** One synchronous connection shared by concurrent calls: a transaction would span theirs too. */
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
   async ping(): Promise<void> {
     this.#sql('SELECT 1').get();
   }

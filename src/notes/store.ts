@@ -139,6 +139,13 @@ export interface NotesStore {
   /** MCP task records (src/tasks/), in the same database. */
   readonly tasks: TaskRecordStore;
 
+  /**
+   * Runs `work` so that the store writes it makes commit together or not at all (PostgreSQL:
+   * one transaction; SQLite: as they come, one process owns the file). The tool runtime puts a
+   * tool's effect and its idempotency record in one unit: a database that goes away between
+   * the two must not leave an effect without its record, or a retry would repeat the effect.
+   */
+  atomically<T>(work: () => Promise<T>): Promise<T>;
   /** Throws when the backing database is unreachable (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

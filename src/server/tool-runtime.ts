@@ -8,6 +8,7 @@
  * its successful result recorded in the store under that key with a fingerprint of the
  * arguments; a repeat of the key with the same arguments returns the recorded result (marked
  * with REPLAYED_META_KEY) without running the tool again, with other arguments it is refused.
+ * The tool's store writes and the record commit together (NotesStore#atomically).
  * Error results are not recorded (they had no effect), so a retry after a fix can still
  * succeed. Concurrent calls with one key in this process are serialised so the tool runs once:
  * a call that finds one in flight (from its arrival, before the store is asked) waits for it and
@@ -57,7 +58,7 @@ export interface ToolRuntime {
 }
 
 export interface ToolRuntimeDeps {
-  store: Pick<NotesStore, 'getIdempotentResult' | 'recordIdempotentResult' | 'ping'>;
+  store: Pick<NotesStore, 'getIdempotentResult' | 'recordIdempotentResult' | 'atomically' | 'ping'>;
   logger: Logger;
   metrics: ServerMetrics;
 }
@@ -150,8 +151,12 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
       log.info({ idempotencyKey: key }, 'replaying recorded result');
       return { result: markReplayed(recorded.result as CallToolResult), replayed: true };
     }
-    const result = await run();
-    if (!result.isError) await deps.store.recordIdempotentResult(storeKey, tool, result, fingerprint);
+    // The effect and its record commit together (see NotesStore#atomically).
+    const result = await deps.store.atomically(async () => {
+      const ran = await run();
+      if (!ran.isError) await deps.store.recordIdempotentResult(storeKey, tool, ran, fingerprint);
+      return ran;
+    });
     return { result, replayed: false };
   }
 

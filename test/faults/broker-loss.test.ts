@@ -166,7 +166,7 @@ describe('broker loss (3 brokers, 2 workers)', () => {
         new Set(Array.from({ length: PARTITIONS }, (_, p) => p)),
       );
       process.stderr.write(
-        `[broker-loss] leader ${leader} killed: first outcome on its partitions after ${leaderRecoveryMs} ms; ` +
+        `[broker-loss] leader ${leader} killed: first outcome of a job produced after the kill on its partitions after ${leaderRecoveryMs} ms; ` +
           `coordinator ${coordinator} killed: first outcome after ${coordinatorRecoveryMs} ms, ` +
           `first commit after ${commitsResumedMs} ms\n`,
       );

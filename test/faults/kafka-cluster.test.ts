@@ -65,6 +65,8 @@ describe('a 3-node Kafka cluster', () => {
         }
       }
     }
+    // The internal offsets topic is created by the first group lookup.
+    await coordinatorOf(probe.admin, uniqueName('offsets-probe'));
     const configs = await probe.admin.describeConfigs({
       includeSynonyms: false,
       resources: [{ type: 2, name: '__consumer_offsets', configNames: ['min.insync.replicas'] }],
