@@ -401,6 +401,13 @@ class PostgresNotesStore implements NotesStore {
     if (this.#transaction.getStore()) return work();
     const client = await this.#pool.connect();
     let broken = false;
+    // The database may drop the connection while `work` runs between two queries: pg then emits
+    // 'error' on the checked-out client, which must be heard (unheard, it ends the process).
+    const dropped = (err: Error) => {
+      broken = true;
+      this.#logger.warn({ err: { message: err.message } }, 'notes database connection lost in a transaction');
+    };
+    client.on('error', dropped);
     try {
       await client.query('BEGIN');
       const result = await this.#transaction.run(client, work);
@@ -408,12 +415,15 @@ class PostgresNotesStore implements NotesStore {
       return result;
     } catch (err) {
       // A connection the database dropped goes away instead of back into the pool.
-      broken = await client.query('ROLLBACK').then(
-        () => false,
-        () => true,
-      );
+      if (!broken) {
+        broken = await client.query('ROLLBACK').then(
+          () => false,
+          () => true,
+        );
+      }
       throw err;
     } finally {
+      client.off('error', dropped);
       client.release(broken);
     }
   }

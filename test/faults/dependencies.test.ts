@@ -23,6 +23,7 @@ import {
   type ServerProcess,
   type SpawnedWorker,
   saveNoteJob,
+  scrapeMetric,
   spawnServer,
   spawnWorker,
   uniqueName,
@@ -203,10 +204,17 @@ describe('dependencies failing under the worker', () => {
           'server not ready',
         );
       }
-      const outcomes = results.messages.length;
+      // While the database is away the worker waits and retries (no attempt used) and
+      // dead-letters nothing.
+      const metricsUrl = `${String((await worker.waitForLog((l) => l.msg === 'metrics and health endpoints listening')).url)}/metrics`;
+      await waitUntil(
+        async () =>
+          (await scrapeMetric(metricsUrl, 'kafka_worker_retries_total', { reason: 'store-unavailable' })) > 0,
+        30_000,
+        'the worker to wait for the store',
+      );
       await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
-      // While the database is away nothing is handled (and so nothing dead-lettered).
-      expect(results.messages.length).toBe(outcomes);
+      expect([...(await probe.ends(`${topic}.dlq`)).values()].every((end) => end === 0)).toBe(true);
       await postgres.start();
       const restartedAt = Date.now();
 
