@@ -12,19 +12,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startLocalKafka } from '../scripts/kafka-local.ts';
-import { table } from './lib.ts';
+import { type E2eRow, table } from './lib.ts';
 
 const JOBS = process.env.BENCH_JOBS ?? '5000';
 const REPO = join(import.meta.dirname, '..');
-
-interface E2eRow {
-  scenario: string;
-  jobs: number;
-  seconds: number;
-  perSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-}
 
 /** Runs bench/e2e.ts against `brokers`; its rows arrive as JSON lines on stderr. */
 async function runE2e(brokers: string[]): Promise<E2eRow[]> {

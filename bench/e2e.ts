@@ -26,7 +26,7 @@ import { IDEMPOTENT_PRODUCER_CONFIG } from '../src/kafka/producer.ts';
 import { ensureTopics, workerTopicConfigs } from '../src/kafka/topics.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { spawnEntry } from '../test/helpers/processes.ts';
-import { percentile, table } from './lib.ts';
+import { type E2eRow, percentile, table } from './lib.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 10_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 4);
@@ -38,14 +38,7 @@ const PACED_RATE = Number(process.env.BENCH_PACED_RATE ?? 300);
 const PIPELINE = Number(process.env.BENCH_JOBS_PER_PARTITION ?? 8);
 const REPO = join(import.meta.dirname, '..');
 
-interface Row {
-  scenario: string;
-  jobs: number;
-  seconds: number;
-  perSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-}
+type Row = E2eRow;
 
 let run = 0;
 const unique = (p: string) => `bench-${p}-${process.pid}-${++run}`;

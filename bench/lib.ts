@@ -72,3 +72,13 @@ function fmt(n: number): string {
   if (n >= 10) return n.toFixed(1);
   return n.toFixed(2);
 }
+
+/** One row of bench/e2e.ts (also printed by it as a JSON line on stderr, which bench/cluster.ts reads). */
+export interface E2eRow {
+  scenario: string;
+  jobs: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}

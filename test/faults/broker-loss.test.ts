@@ -17,6 +17,7 @@ import {
   leaderOf,
   notesWritten,
   type OwnedPostgres,
+  PRODUCTION_SESSION_ENV,
   startOwnedPostgres,
   startTestCluster,
 } from '../helpers/cluster.ts';
@@ -114,11 +115,8 @@ describe('broker loss (3 brokers, 2 workers)', () => {
       topic,
       group,
       serverUrl: server.url,
-      // The production session settings (the tests' 6 s session timeout hides a stalled coordinator).
       extra: {
-        KAFKA_SESSION_TIMEOUT_MS: '30000',
-        KAFKA_HEARTBEAT_INTERVAL_MS: '3000',
-        KAFKA_REBALANCE_TIMEOUT_MS: '60000',
+        ...PRODUCTION_SESSION_ENV,
         WORKER_SHUTDOWN_TIMEOUT_MS: '15000',
         LOG_LEVEL: 'warn',
       },

@@ -134,25 +134,34 @@ describe('dependencies failing under the worker', () => {
     }
   });
 
-  it('two server replicas on PostgreSQL: kill -9 of the one in use moves the session, costs no attempt', async () => {
+  /**
+   * Two server replicas on the PostgreSQL, a worker given both (MCP_SERVER_URL=a,b), and 1,000
+   * save_note jobs of which 200 are handled when this returns.
+   */
+  async function replicasMidStream(name: string) {
     const replicas = [
       await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
       await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
     ];
     servers.push(...replicas);
-    const topic = uniqueName('replica');
-    const group = uniqueName('replica-group');
-    const prefix = uniqueName('replica-note');
+    const topic = uniqueName(name);
+    const group = uniqueName(`${name}-group`);
+    const prefix = uniqueName(`${name}-note`);
     await probe.createTopics(topic, 4);
     const results = await probe.watch(`${topic}.results`);
     const serverUrl = replicas.map((r) => r.url).join(',');
     const worker = spawnWorker(workerEnv({ brokers, topic, group, serverUrl }));
     workers.push(worker);
+    const jobs = Array.from({ length: 1_000 }, (_, i) => saveNoteJob(`${prefix}-${i}`, `${prefix} ${i}`));
+    const ids = new Set(jobs.map((j) => j.jobID));
+    await probe.produceJobs(topic, jobs);
+    await results.waitFor((e) => handled(e, ids) >= 200, 60_000);
+    return { replicas, topic, group, prefix, results, worker, jobs, ids };
+  }
+
+  it('two server replicas on PostgreSQL: kill -9 of the one in use moves the session, costs no attempt', async () => {
+    const { replicas, topic, group, prefix, results, worker, jobs, ids } = await replicasMidStream('replica');
     try {
-      const jobs = Array.from({ length: 1_000 }, (_, i) => saveNoteJob(`${prefix}-${i}`, `${prefix} ${i}`));
-      const ids = new Set(jobs.map((j) => j.jobID));
-      await probe.produceJobs(topic, jobs);
-      await results.waitFor((e) => handled(e, ids) >= 200, 60_000);
       const connected = worker.logs.filter((l) => l.msg === 'MCP client connected').at(-1);
       const inUse = replicas.find((r) => String(connected?.url).startsWith(r.url))!;
       const killedAt = Date.now();
@@ -176,25 +185,8 @@ describe('dependencies failing under the worker', () => {
   });
 
   it('PostgreSQL restarted mid-stream: servers not ready meanwhile, the worker waits, nothing lost', async () => {
-    const replicas = [
-      await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
-      await spawnServer({ notesDb: ':memory:', env: { DATABASE_URL: database.url } }),
-    ];
-    servers.push(...replicas);
-    const topic = uniqueName('pg');
-    const group = uniqueName('pg-group');
-    const prefix = uniqueName('pg-note');
-    await probe.createTopics(topic, 4);
-    const results = await probe.watch(`${topic}.results`);
-    const worker = spawnWorker(
-      workerEnv({ brokers, topic, group, serverUrl: replicas.map((r) => r.url).join(',') }),
-    );
-    workers.push(worker);
+    const { replicas, topic, group, prefix, results, worker, jobs, ids } = await replicasMidStream('pg');
     try {
-      const jobs = Array.from({ length: 1_000 }, (_, i) => saveNoteJob(`${prefix}-${i}`, `${prefix} ${i}`));
-      const ids = new Set(jobs.map((j) => j.jobID));
-      await probe.produceJobs(topic, jobs);
-      await results.waitFor((e) => handled(e, ids) >= 200, 60_000);
       await postgres.stop();
       const stoppedAt = Date.now();
       for (const replica of replicas) {

@@ -13,7 +13,7 @@ import { createKafka } from '../../src/kafka/client.ts';
 import { BatchingPublisher, IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/producer.ts';
 import { ensureTopics, workerTopicConfigs } from '../../src/kafka/topics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { coordinatorOf, leaderOf, startTestCluster } from '../helpers/cluster.ts';
+import { coordinatorOf, leaderOf, PRODUCTION_SESSION_ENV, startTestCluster } from '../helpers/cluster.ts';
 import { startTestServer } from '../helpers/mcp-server.ts';
 import {
   KafkaProbe,
@@ -182,12 +182,7 @@ describe('a 3-node Kafka cluster', () => {
         topic,
         group,
         serverUrl: server.url,
-        // Production session settings: a 6 s session timeout would hide the stall.
-        extra: {
-          KAFKA_SESSION_TIMEOUT_MS: '30000',
-          KAFKA_HEARTBEAT_INTERVAL_MS: '3000',
-          KAFKA_REBALANCE_TIMEOUT_MS: '60000',
-        },
+        extra: PRODUCTION_SESSION_ENV,
       }),
     );
     let producing = true;

