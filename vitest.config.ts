@@ -33,7 +33,8 @@ export default defineConfig({
         test: {
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
-          testTimeout: 300_000,
+          // A safety net above the tests' own waits (a broker-loss run takes 2–4 min when loaded).
+          testTimeout: 480_000,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },
