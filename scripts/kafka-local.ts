@@ -560,7 +560,7 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
     );
   }
   o.onProgress?.(
-    `Kafka ${o.version} node ${o.nodeId} ready at ${HOST}:${o.port} (pid ${pid}) in ${seconds(Date.now() - started)}`,
+    `Kafka ${o.version}${o.voters.includes(',') ? ` node ${o.nodeId}` : ''} ready at ${HOST}:${o.port} (pid ${pid}) in ${seconds(Date.now() - started)}`,
   );
   return { child, pid, logFile: o.logFile, clusterId: ready.clusterId };
 }
