@@ -40,9 +40,7 @@ function handled(events: JobOutcomeEvent[], jobIDs: Set<string>): number {
   ).size;
 }
 
-async function readyBody(
-  worker: SpawnedWorker,
-): Promise<{
+async function readyBody(worker: SpawnedWorker): Promise<{
   status: number;
   body: Record<string, unknown> & { publish?: { ok: boolean; reason?: string } };
 }> {
