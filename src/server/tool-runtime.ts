@@ -151,12 +151,17 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
       log.info({ idempotencyKey: key }, 'replaying recorded result');
       return { result: markReplayed(recorded.result as CallToolResult), replayed: true };
     }
-    // The effect and its record commit together (see NotesStore#atomically).
-    const result = await deps.store.atomically(async () => {
+    const runAndRecord = async () => {
       const ran = await run();
       if (!ran.isError) await deps.store.recordIdempotentResult(storeKey, tool, ran, fingerprint);
       return ran;
-    });
+    };
+    // The effect and its record commit together (see NotesStore#atomically) — except for tools
+    // that run for seconds: a transaction would hold a pooled connection for that long (and
+    // while the call waits for a sandbox slot), starving every other request of the database.
+    const result = OUTSIDE_TRANSACTION.has(tool)
+      ? await runAndRecord()
+      : await deps.store.atomically(runAndRecord);
     return { result, replayed: false };
   }
 
@@ -220,6 +225,13 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
     },
   };
 }
+
+/**
+ * Tools whose call is not wrapped in one store transaction: server_initialize may take up to
+ * MCP_INIT_TIMEOUT_MS (plus a wait for a slot), and its only store write is the catalog entry,
+ * which a repeated run rewrites with the same content.
+ */
+const OUTSIDE_TRANSACTION: ReadonlySet<string> = new Set(['server_initialize']);
 
 const noProgress = () => {};
 
