@@ -72,6 +72,18 @@ describe('kafkajs 2.2.4 against the test broker', () => {
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     expect(metadata.topics[0]?.partitions).toHaveLength(PARTITIONS);
     expect(await admin.listTopics()).toContain(topic);
+    // createTopics' waitForLeaders reads metadata, which can name a leader before its log takes
+    // writes. A produce then fails for some partitions, and kafkajs' plain (non-idempotent)
+    // producer retries the whole request — partitions already written included — so the exact
+    // count below would see duplicates. ListOffsets is answered by each partition's leader log.
+    await waitFor(
+      () =>
+        admin.fetchTopicOffsets(topic).then(
+          (o) => o.length === PARTITIONS,
+          () => false,
+        ),
+      'every partition leader to answer ListOffsets',
+    );
   });
 
   it('produces keyed messages with headers: plain, gzip and idempotent', async () => {
