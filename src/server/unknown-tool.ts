@@ -11,21 +11,20 @@
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { registeredTools } from './sdk-internals.ts';
 
 type RawHandler = (request: { params?: { name?: unknown } }, extra: unknown) => Promise<unknown>;
 
 interface SdkInternals {
-  _registeredTools?: Record<string, unknown>;
   server: { _requestHandlers?: Map<string, RawHandler> };
 }
 
 /** Call after every tool is registered. */
 export function rejectUnknownTools(server: McpServer): void {
-  const internals = server as unknown as SdkInternals;
-  const tools = internals._registeredTools;
-  const handlers = internals.server._requestHandlers;
+  const tools = registeredTools(server);
+  const handlers = (server as unknown as SdkInternals).server._requestHandlers;
   const callTool = handlers?.get('tools/call');
-  if (!tools || !(handlers instanceof Map) || !callTool) {
+  if (!(handlers instanceof Map) || !callTool) {
     throw new Error('rejectUnknownTools: the SDK no longer exposes McpServer tool dispatch as expected');
   }
   handlers.set('tools/call', (request, extra) => {

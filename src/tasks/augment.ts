@@ -10,8 +10,8 @@
  * - A task-augmented call of a task tool has its arguments checked against the tool's input
  *   schema first (bad input: -32602 at once, no task, no job), then is enqueued (service.ts) and
  *   answered with CreateTaskResult; of any other tool it is refused (-32601, taskSupport forbidden).
- *   The schema is read from the McpServer's registered tools (private, like unknown-tool.ts):
- *   `assertInstalled()` also fails if that is gone.
+ *   The schema is read from the McpServer's registered tools (src/server/sdk-internals.ts);
+ *   `assertInstalled()` fails if a task tool's schema cannot be read.
  * - A plain call of a task tool whose idempotency key names a live task is the worker running
  *   that task: it goes through `executeForWorker`. Every other plain call runs as before.
  * - The creating session gets notifications/tasks/status on each status change while it is
@@ -20,7 +20,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
-  type AnySchema,
   getLiteralValue,
   getObjectShape,
   getParseErrorMessage,
@@ -38,6 +37,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../observability/logger.ts';
 import { IDEMPOTENCY_META_KEY } from '../protocol.ts';
+import { registeredTools } from '../server/sdk-internals.ts';
 import { isTerminalStatus, type TaskRecord } from './records.ts';
 import type { ScopeOf } from './scope.ts';
 import { toSdkTask } from './sdk-task-store.ts';
@@ -46,8 +46,6 @@ import type { TaskService } from './service.ts';
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 type CallRequest = { params: { name: string; arguments?: Record<string, unknown>; task?: { ttl?: number } } };
 type Handler = (request: never, extra: Extra) => unknown;
-/** The part of McpServer's private tool registry the creation-time input check reads. */
-type RegisteredTools = Record<string, { inputSchema?: AnySchema }>;
 
 export interface KafkaTaskHooks {
   service: TaskService;
@@ -59,11 +57,11 @@ export interface KafkaTaskHooks {
 
 export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { assertInstalled(): void } {
   const inner = server.server;
-  const registered = (server as unknown as { _registeredTools?: RegisteredTools })._registeredTools;
+  const registered = registeredTools(server);
 
   /** The check the SDK makes before a plain call runs, made before a task is created. */
   const assertValidArguments = async (name: string, args: Record<string, unknown> | undefined) => {
-    const schema = registered?.[name]?.inputSchema;
+    const schema = registered[name]?.inputSchema;
     if (!schema) return;
     const parsed = await safeParseAsync(normalizeObjectSchema(schema) ?? schema, args);
     if (!parsed.success) {
@@ -165,7 +163,7 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
       if (wrapped.size !== 2)
         throw new Error('MCP tasks: the tool handlers were installed before they could be wrapped');
       for (const name of hooks.taskTools) {
-        if (!registered?.[name]?.inputSchema)
+        if (!registered[name]?.inputSchema)
           throw new Error(`MCP tasks: cannot read the input schema of task tool ${name} from the SDK`);
       }
     },
