@@ -23,8 +23,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HOME, REPO_ROOT, startLocalKafka } from './kafka-local.ts';
@@ -139,9 +139,21 @@ async function startAll() {
   }
   if (stopping) return;
 
+  // What server_initialize children see of this checkout inside the sandbox (as compose lists
+  // /app/dist, /app/node_modules, /app/package.json): the built server, its modules and the node
+  // running this script — so the README's examples/server-init.json (`node dist/bin/mcp-server.js
+  // --stdio`) initializes. Nothing else of the checkout (data/, .kafka/, sources) is visible.
+  const sandboxPaths =
+    process.env.MCP_INIT_SANDBOX_PATHS ??
+    [
+      join(REPO_ROOT, 'dist'),
+      join(REPO_ROOT, 'node_modules'),
+      join(REPO_ROOT, 'package.json'),
+      dirname(dirname(realpathSync(process.execPath))),
+    ].join(',');
   for (const [i, url] of serverUrls.entries()) {
     const name = serverCount === 1 ? 'mcp-server' : `mcp-server-${i + 1}`;
-    start(name, 'dist/bin/mcp-server.js', { PORT: String(port + i) });
+    start(name, 'dist/bin/mcp-server.js', { PORT: String(port + i), MCP_INIT_SANDBOX_PATHS: sandboxPaths });
     await waitReady(`${url}/ready`, 30_000);
     if (stopping) return;
     say(`${name} ready at ${url}/mcp`);

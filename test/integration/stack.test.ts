@@ -172,14 +172,16 @@ describe('npm run stack', () => {
 
     // The README's commands, as pasted (with this stack's broker).
     const opsEnv = { KAFKA_BROKERS: brokers };
-    const enqueue = spawnSync('npm', ['run', 'enqueue', '--', '--file', 'examples/save-note.json'], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opsEnv },
-      encoding: 'utf8',
-    });
-    expect(enqueue.status, enqueue.stderr).toBe(0);
-    expect(enqueue.stdout).toContain('enqueued 1 job(s) to mcp-jobs');
-    expect(enqueue.stderr.trim()).toBe('');
+    for (const example of ['examples/save-note.json', 'examples/server-init.json']) {
+      const enqueue = spawnSync('npm', ['run', 'enqueue', '--', '--file', example], {
+        cwd: REPO,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opsEnv },
+        encoding: 'utf8',
+      });
+      expect(enqueue.status, enqueue.stderr).toBe(0);
+      expect(enqueue.stdout).toContain('enqueued 1 job(s) to mcp-jobs');
+      expect(enqueue.stderr.trim()).toBe('');
+    }
 
     const probe = await new KafkaProbe(brokers).connect();
     try {
@@ -198,7 +200,8 @@ describe('npm run stack', () => {
       expect(replay.lines.at(-1)).toBe(
         'replayed 1 dead letter(s) to mcp-jobs; 0 replayed before, 0 filtered out',
       );
-      for (const jobID of ['save-note-example-1', replayed.jobID]) {
+      // server-init-example-1 runs the project's own --stdio server inside the default sandbox.
+      for (const jobID of ['save-note-example-1', 'server-init-example-1', replayed.jobID]) {
         await waitUntil(
           () => stack.logs.some((l) => l.jobID === jobID && l.msg === 'job succeeded'),
           60_000,
@@ -209,6 +212,9 @@ describe('npm run stack', () => {
       expect((await results.exited).code, results.stderr.join('\n')).toBe(0);
       expect(results.lines.some((l) => /succeeded {2}save-note-example-1 {2}tool-call/.test(l))).toBe(true);
       expect(results.lines.some((l) => /succeeded {2}stack-replayed-1 {2}tool-call/.test(l))).toBe(true);
+      expect(results.lines.some((l) => /succeeded {2}server-init-example-1 {2}server-init/.test(l))).toBe(
+        true,
+      );
     } finally {
       await probe.close();
     }
