@@ -196,6 +196,10 @@ export const serverEnvSchema = z.object({
   MCP_TASK_TTL: duration(60 * 60_000, 1_000),
   MCP_TASK_MAX_TTL: duration(7 * 86_400_000, 1_000),
   MCP_TASK_POLL_INTERVAL_MS: int(1_000, 50, 60_000),
+  /** How often expired task records are deleted (they are invisible from their expiry on). */
+  MCP_TASK_PRUNE_INTERVAL: duration(60_000, 100),
+  /** Tasks per tasks/list page. */
+  MCP_TASKS_PAGE_SIZE: int(50, 1, 1_000),
   LOG_LEVEL: logLevel,
   OTEL_EXPORTER_OTLP_ENDPOINT: otelEndpoint,
   OTEL_SERVICE_NAME: serviceName('mcp-server'),
@@ -212,6 +216,10 @@ export type TaskServerConfig = {
   defaultTtlMs: number;
   maxTtlMs: number;
   pollIntervalMs: number;
+  /** Interval of the expired-task pruner. */
+  pruneIntervalMs: number;
+  /** Tasks per tasks/list page. */
+  listPageSize: number;
 };
 
 export type ServerConfig = {
@@ -452,6 +460,8 @@ export function parseServerConfig(
             defaultTtlMs: Math.min(e.MCP_TASK_TTL, e.MCP_TASK_MAX_TTL),
             maxTtlMs: e.MCP_TASK_MAX_TTL,
             pollIntervalMs: e.MCP_TASK_POLL_INTERVAL_MS,
+            pruneIntervalMs: e.MCP_TASK_PRUNE_INTERVAL,
+            listPageSize: e.MCP_TASKS_PAGE_SIZE,
           },
     secretFiles: [e.MCP_AUTH_TOKEN_FILE, e.DATABASE_URL_FILE].filter((p): p is string => p !== undefined),
     logLevel: e.LOG_LEVEL,

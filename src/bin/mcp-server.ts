@@ -56,6 +56,8 @@ Environment (all optional):
   MCP_TASK_TTL=1h                task lifetime when the client asks for none
   MCP_TASK_MAX_TTL=7d            longest task lifetime granted
   MCP_TASK_POLL_INTERVAL_MS=1000 pollInterval suggested to clients
+  MCP_TASK_PRUNE_INTERVAL=1m     how often expired task records are deleted
+  MCP_TASKS_PAGE_SIZE=50         tasks per tasks/list page
   LOG_LEVEL=info                 fatal|error|warn|info|debug|trace|silent
   OTEL_EXPORTER_OTLP_ENDPOINT    OTLP/HTTP collector (e.g. http://collector:4318): export trace spans
   OTEL_SERVICE_NAME=mcp-server   service.name of those spans

@@ -1,7 +1,7 @@
 /**
  * Starts and stops the server's Kafka task path: producer (idempotent, acks=all) for the jobs
  * topic, the shared outcomes consumer, the DurableTaskStore the SDK answers tasks/* from, and
- * pruning of expired task records. Only started when KAFKA_BROKERS is set on the server.
+ * pruning of expired task records (at start, then every MCP_TASK_PRUNE_INTERVAL). Only started when KAFKA_BROKERS is set on the server.
  */
 import type { TaskServerConfig } from '../config.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -17,8 +17,6 @@ import { TaskService } from './service.ts';
 
 /** Tools that accept task-augmented calls: the long-running ones (see server_initialize's description). */
 export const TASK_TOOLS: ReadonlySet<string> = new Set(['server_initialize']);
-
-const PRUNE_INTERVAL_MS = 60_000;
 
 export interface KafkaTasks {
   hooks: KafkaTaskHooks;
@@ -66,7 +64,12 @@ export async function startKafkaTasks(options: {
       cancelCheckMs: config.pollIntervalMs,
     },
   });
-  const taskStore = new DurableTaskStore({ records, scopeOf, onTerminal: (id) => service.noteTerminal(id) });
+  const taskStore = new DurableTaskStore({
+    records,
+    scopeOf,
+    pageSize: config.listPageSize,
+    onTerminal: (id) => service.noteTerminal(id),
+  });
   try {
     await consumeTaskOutcomes({ consumer, resultsTopic: `${config.topic}.results`, records, logger });
   } catch (err) {
@@ -82,7 +85,7 @@ export async function startKafkaTasks(options: {
     }
   };
   void prune();
-  const timer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+  const timer = setInterval(() => void prune(), config.pruneIntervalMs);
   timer.unref();
   logger.info({ topic: config.topic, outcomesGroup: config.outcomesGroup }, 'MCP tasks over Kafka enabled');
   return {

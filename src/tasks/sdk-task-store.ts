@@ -15,8 +15,6 @@ import type { Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { isTerminalStatus, type TaskRecord, type TaskRecordStore, type TerminalStatus } from './records.ts';
 import type { ScopeOf } from './scope.ts';
 
-export const TASKS_PAGE_SIZE = 50;
-
 export function toSdkTask(record: TaskRecord): Task {
   return {
     taskId: record.taskId,
@@ -42,6 +40,8 @@ export function resultWithoutToolResult(record: TaskRecord): Result {
 export interface SdkTaskStoreDeps {
   records: TaskRecordStore;
   scopeOf: ScopeOf;
+  /** Tasks per tasks/list page (MCP_TASKS_PAGE_SIZE). */
+  pageSize: number;
   /** Called after a terminal write through this store (tasks/cancel): watchers and cancellation. */
   onTerminal?: (taskId: string) => void;
   now?: () => number;
@@ -106,7 +106,7 @@ export class DurableTaskStore implements TaskStore {
     const page = await this.#deps.records.list(
       this.#deps.scopeOf(sessionId),
       this.#now(),
-      TASKS_PAGE_SIZE,
+      this.#deps.pageSize,
       cursor,
     );
     return {

@@ -71,6 +71,19 @@ describe('server config', () => {
     expect(() => ttl('10ms')).toThrow(/at least 1000 ms/);
   });
 
+  it('parses the task pruner interval and tasks/list page size, only with KAFKA_BROKERS', () => {
+    const tasks = (env: Record<string, string>) =>
+      parseServerConfig({ KAFKA_BROKERS: 'k:9092', ...env }).tasks;
+    expect(tasks({})).toMatchObject({ pruneIntervalMs: 60_000, listPageSize: 50 });
+    expect(tasks({ MCP_TASK_PRUNE_INTERVAL: '200ms', MCP_TASKS_PAGE_SIZE: '3' })).toMatchObject({
+      pruneIntervalMs: 200,
+      listPageSize: 3,
+    });
+    expect(() => tasks({ MCP_TASK_PRUNE_INTERVAL: '10ms' })).toThrow(/MCP_TASK_PRUNE_INTERVAL/);
+    expect(() => tasks({ MCP_TASKS_PAGE_SIZE: '0' })).toThrow(/MCP_TASKS_PAGE_SIZE/);
+    expect(parseServerConfig({ MCP_TASKS_PAGE_SIZE: '3' }).tasks).toBeUndefined();
+  });
+
   it('reads secrets from *_FILE, and refuses both forms, a missing file or an empty one', () => {
     const files: Record<string, string> = {
       '/run/secrets/token': 'tok\n',
