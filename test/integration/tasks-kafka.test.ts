@@ -14,7 +14,7 @@ import { SANDBOXED_CHILD_PROCESSES, waitForProcesses, waitUntilGone } from '../h
 import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { call, textOf } from '../helpers/mcp-suite.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
-import { SERVER_ENTRY } from '../helpers/processes.ts';
+import { createTask, selfServer, taskServerEnv } from '../helpers/tasks.ts';
 import {
   type InProcessWorker,
   KafkaProbe,
@@ -30,26 +30,10 @@ const brokers = inject('kafkaBrokers');
 /** Long enough for a sandboxed server_initialize of this repository's server on a loaded machine. */
 const TASK_DONE_WITHIN_MS = 90_000;
 const HOSTILE = join(import.meta.dirname, '../fixtures/hostile-server.ts');
-const selfServer = (name: string) => ({
-  name,
-  config: { command: 'node', args: [SERVER_ENTRY, '--stdio'], env: { NOTES_DB: ':memory:' } },
-});
-
 /** A server_initialize entry whose child waits for a file that never appears; `token` follows it on the host. */
 const gatedServer = (name: string, gate: string, token: string) => ({
   name,
   config: { command: 'node', args: [HOSTILE, 'gate', gate, token] },
-});
-
-/** Server settings of the task path: its own topic and outcomes group per describe. */
-const taskServerEnv = (topic: string, extra: Record<string, string> = {}) => ({
-  KAFKA_BROKERS: brokers,
-  KAFKA_TOPIC: topic,
-  MCP_TASKS_CONSUMER_GROUP: `${topic}-outcomes`,
-  MCP_TASK_POLL_INTERVAL_MS: '200',
-  MCP_INIT_ALLOWED_COMMANDS: 'node',
-  MCP_INIT_TIMEOUT_MS: '30000',
-  ...extra,
 });
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
@@ -65,7 +49,7 @@ interface TaskStack {
 
 /** A task-enabled server on `topic`, a Kafka probe watching its results and a client; no worker. */
 async function startTaskStack(topic: string): Promise<TaskStack> {
-  const srv = await startTestServer(taskServerEnv(topic));
+  const srv = await startTestServer(taskServerEnv(brokers, topic));
   const probe = await new KafkaProbe(brokers).connect();
   const results = await probe.watch(`${topic}.results`);
   const { client } = await connectStreamable(srv.url);
@@ -86,17 +70,6 @@ async function startTaskStack(topic: string): Promise<TaskStack> {
 async function outcomeOf(results: TopicWatch, taskId: string) {
   const events = await results.waitFor((all) => all.some((e) => e.jobID === taskId), TASK_DONE_WITHIN_MS);
   return events.find((e) => e.jobID === taskId);
-}
-
-async function createTask(client: Client, args: Record<string, unknown>, ttl?: number) {
-  const created = await client.request(
-    {
-      method: 'tools/call',
-      params: { name: 'server_initialize', arguments: args, task: ttl ? { ttl } : {} },
-    },
-    CreateTaskResultSchema,
-  );
-  return created.task;
 }
 
 describe('MCP Tasks over Kafka', () => {
@@ -272,7 +245,7 @@ describe('MCP Tasks over Kafka across a server restart', () => {
   const group = uniqueName('tasks-restart-workers');
   const token = 'restart-token';
   const notesDb = join(tempDir(), 'notes.db');
-  const env = taskServerEnv(topic, { NOTES_DB: notesDb, MCP_AUTH_TOKEN: token });
+  const env = taskServerEnv(brokers, topic, { NOTES_DB: notesDb, MCP_AUTH_TOKEN: token });
   const workerFor = (url: string) =>
     startInProcessWorker(
       workerEnv({ brokers, topic, group, serverUrl: url, extra: { MCP_AUTH_TOKEN: token } }),
@@ -334,7 +307,7 @@ describe('MCP Tasks over Kafka on two PostgreSQL replicas', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
-    const env = taskServerEnv(topic, { DATABASE_URL: db.url, MCP_AUTH_TOKEN: token });
+    const env = taskServerEnv(brokers, topic, { DATABASE_URL: db.url, MCP_AUTH_TOKEN: token });
     a = await startTestServer(env);
     b = await startTestServer(env);
     probe = await new KafkaProbe(brokers).connect();
