@@ -278,7 +278,13 @@ describe('the replay cursor transaction right after a commit', () => {
         );
         await cursor.commit();
       }
-      expect((await probe.committed(group, topic)).get(1)).toBe(rounds);
+      // EndTxn returns before the coordinator has written the commit markers; the group shows
+      // a transactional offset only once its marker is in __consumer_offsets, so wait for it.
+      await waitUntil(
+        async () => (await probe.committed(group, topic)).get(1) === rounds,
+        30_000,
+        `the last cursor offset (${rounds}) to be visible to OffsetFetch`,
+      );
     } finally {
       await producer.disconnect();
       await probe.close();
