@@ -33,7 +33,7 @@ export function createServerMetrics(registry: Registry = new Registry(), withDef
     }),
     toolCalls: new Counter({
       name: 'mcp_tool_calls_total',
-      help: 'Tool calls by tool and outcome (success, error, replayed).',
+      help: 'Tool calls by tool and outcome (success, error, replayed, cancelled).',
       labelNames: ['tool', 'outcome'],
       registers: [registry],
     }),

@@ -2,6 +2,8 @@
  * Wraps every tool handler with what all tools share: a child logger, metrics
  * (calls by outcome, duration), idempotent replay, and the request's channel back to the
  * client — log messages at the session's level and progress when the call asked for it.
+ * A call whose client cancelled it is counted with outcome `cancelled` once the handler has
+ * returned — for server_initialize, after its child is gone.
  * The runtime is shared by every session; `forSession` binds it to one session's log level.
  *
  * Idempotency (see idempotency.ts): a tools/call whose `_meta` carries IDEMPOTENCY_META_KEY has
@@ -190,7 +192,15 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
         const { result, replayed } = key
           ? await runOnce(tool, key, args, run, log)
           : { result: await run(), replayed: false };
-        const outcome = replayed ? 'replayed' : result.isError ? 'error' : 'success';
+        // A call its client cancelled (notifications/cancelled, or a stateless stream closing)
+        // is counted apart: its error result never reaches anyone and says nothing of the tool.
+        const outcome = replayed
+          ? 'replayed'
+          : extra.signal.aborted
+            ? 'cancelled'
+            : result.isError
+              ? 'error'
+              : 'success';
         deps.metrics.toolCalls.inc({ tool, outcome });
         log.debug({ outcome }, 'tool call');
         return result;

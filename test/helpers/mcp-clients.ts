@@ -189,3 +189,67 @@ export function callToolWith(
     ? client.callTool(params, undefined, options)
     : client.callTool(params, options);
 }
+
+/** A JSON-RPC message as it crossed the wire. */
+export type WireMessage = {
+  id?: string | number;
+  method?: string;
+  params?: Record<string, unknown> & { _meta?: Record<string, unknown> };
+  result?: Record<string, unknown>;
+  error?: { code: number; message: string };
+};
+
+export interface WireRecorder {
+  /** Give this to connectClient: requests and responses pass through unchanged. */
+  fetch: typeof fetch;
+  /** Every JSON-RPC message the client sent (POST bodies). */
+  sent(): WireMessage[];
+  /** Every JSON-RPC message the server sent, on any response (SSE `data:` lines or JSON bodies). */
+  received(): WireMessage[];
+}
+
+/**
+ * Records what a client and the server put on the wire, beneath the SDK: what a client does with
+ * a message (drop a progress notification for a token it does not know, say) cannot hide it.
+ * Each response body is teed — the client reads one branch, the recorder the other.
+ */
+export function wireRecorder(): WireRecorder {
+  const requests: string[] = [];
+  const bodies: string[] = [];
+  const recordingFetch: typeof fetch = async (input, init) => {
+    if (typeof init?.body === 'string') requests.push(init.body);
+    const res = await fetch(input, init);
+    if (!res.body) return res;
+    const [forClient, forRecord] = res.body.tee();
+    const index = bodies.push('') - 1;
+    void (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of forRecord) bodies[index] += decoder.decode(chunk, { stream: true });
+    })().catch(() => {
+      // The stream was closed under us (client closed, session ended): what came is kept.
+    });
+    return new Response(forClient, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+  const parse = (text: string): WireMessage[] => {
+    const trimmed = text.trim();
+    if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+      try {
+        return [JSON.parse(trimmed)].flat();
+      } catch {
+        return []; // a JSON body still arriving
+      }
+    }
+    // SSE: only whole events (ended by a blank line); the last piece may still be arriving.
+    return text
+      .split('\n\n')
+      .slice(0, -1)
+      .flatMap((event) => event.split('\n').filter((line) => line.startsWith('data: ')))
+      .filter((line) => line.length > 'data: '.length)
+      .flatMap((line) => [JSON.parse(line.slice('data: '.length)) as WireMessage].flat());
+  };
+  return {
+    fetch: recordingFetch,
+    sent: () => requests.flatMap(parse),
+    received: () => bodies.flatMap(parse),
+  };
+}

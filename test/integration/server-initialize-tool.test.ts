@@ -7,8 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY } from '../../src/protocol.ts';
-import { SANDBOXED_CHILD_PROCESSES, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
-import { callToolWith, connectClient, GENERATIONS, type Progress } from '../helpers/mcp-clients.ts';
+import { processesWith, SANDBOXED_CHILD_PROCESSES, waitForProcesses } from '../helpers/host-processes.ts';
+import {
+  callToolWith,
+  connectClient,
+  GENERATIONS,
+  type Progress,
+  type WireMessage,
+  wireRecorder,
+} from '../helpers/mcp-clients.ts';
 import {
   connectStreamable,
   startTestServer,
@@ -19,6 +26,7 @@ import {
 import { call, textOf } from '../helpers/mcp-suite.ts';
 import { REPO, SERVER_ENTRY } from '../helpers/processes.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { quietWindow } from '../helpers/worker-stack.ts';
 
 const FIXTURE = join(REPO, 'test/fixtures/mcp-fixture-server.ts');
 
@@ -153,6 +161,14 @@ describe.each(GENERATIONS)(
       rmSync(dir, { recursive: true, force: true });
     });
 
+    /** mcp_tool_calls_total for one tool and outcome, from the server's /metrics. */
+    const toolCalls = async (tool: string, outcome: string) => {
+      const text = await (await fetch(`${srv.url}/metrics`)).text();
+      const line = new RegExp(`^mcp_tool_calls_total\\{tool="${tool}",outcome="${outcome}"\\} (\\d+)$`, 'm');
+      return Number(line.exec(text)?.[1] ?? 0);
+    };
+    const cancelledCalls = () => toolCalls('server_initialize', 'cancelled');
+
     it('reports progress and log messages for each step, with no argument or env value in them', async () => {
       const c = await connectClient(generation, 'streamable', srv.url);
       try {
@@ -216,10 +232,73 @@ describe.each(GENERATIONS)(
       }
     });
 
-    it('stops the whole sandboxed child at once when the client cancels the call', async () => {
+    it('sends notifications/progress only for a call that carried a progressToken', async () => {
+      const wire = wireRecorder();
+      const c = await connectClient(generation, 'streamable', srv.url, { fetch: wire.fetch });
+      const initialize = (name: string) => ({
+        name: 'server_initialize',
+        arguments: { name, config: { command: 'node', args: [FIXTURE] } },
+      });
+      const callOf = (name: string) =>
+        wire
+          .sent()
+          .find(
+            (m) => m.method === 'tools/call' && (m.params?.arguments as { name?: string })?.name === name,
+          );
+      const resultOnWire = (request: WireMessage | undefined) =>
+        waitFor(
+          () => wire.received().some((m) => m.id === request?.id && m.result !== undefined),
+          15_000,
+          `the result of request ${request?.id} on the wire`,
+        );
+      const progressOnWire = () => wire.received().filter((m) => m.method === 'notifications/progress');
+      try {
+        const silent = `Silent_${generation}`;
+        const quiet = await callToolWith(c, initialize(silent), {});
+        expect(quiet.isError, JSON.stringify(quiet.content)).toBeFalsy();
+        const silentCall = callOf(silent);
+        expect(silentCall?.params?._meta?.progressToken, 'the client sent no progressToken').toBeUndefined();
+        await resultOnWire(silentCall);
+        // The call did talk to its client: its log messages are on the wire, its progress is not.
+        const logged = wire
+          .received()
+          .filter((m) => m.method === 'notifications/message')
+          .map((m) => (m.params?.data as { message?: string } | undefined)?.message);
+        expect(logged).toContain(`Server '${silent}' lists 3 tool(s)`);
+        expect(progressOnWire()).toEqual([]);
+
+        const told = `Told_${generation}`;
+        const progress: Progress[] = [];
+        const loud = await callToolWith(c, initialize(told), { onprogress: (p) => progress.push(p) });
+        expect(loud.isError, JSON.stringify(loud.content)).toBeFalsy();
+        const toldCall = callOf(told);
+        const token = toldCall?.params?._meta?.progressToken;
+        expect(token, 'the client sent a progressToken').toBeDefined();
+        await resultOnWire(toldCall);
+        expect(progress.map((p) => p.progress)).toEqual([1, 2, 3, 4]);
+        // Anything the first call might still have sent would be here after the window.
+        await quietWindow();
+        expect(progressOnWire().map((m) => [m.params?.progressToken, m.params?.progress])).toEqual([
+          [token, 1],
+          [token, 2],
+          [token, 3],
+          [token, 4],
+        ]);
+      } finally {
+        await c.client.close();
+      }
+    });
+
+    it('stops the whole sandboxed child when the client cancels, before the call ends, and records nothing', async () => {
       const c = await connectClient(generation, 'streamable', srv.url);
       // Follows the child on the host: bwrap, the lifeline and the fixture all carry it in argv.
       const token = `cancel-${generation}-${process.pid}`;
+      const name = `Cancelled_${generation}`;
+      const gate = join(dir, `${generation}-cancel-gate`);
+      const before = {
+        cancelled: await cancelledCalls(),
+        errors: await toolCalls('server_initialize', 'error'),
+      };
       try {
         const controller = new AbortController();
         let treeUp: Promise<void> | undefined;
@@ -228,18 +307,14 @@ describe.each(GENERATIONS)(
           {
             name: 'server_initialize',
             arguments: {
-              name: `Cancelled_${generation}`,
-              config: {
-                command: 'node',
-                args: [FIXTURE, token],
-                env: { FIXTURE_GATE_FILE: join(dir, 'never') },
-              },
+              name,
+              config: { command: 'node', args: [FIXTURE, token], env: { FIXTURE_GATE_FILE: gate } },
             },
           },
           {
             signal: controller.signal,
             onprogress: (p) => {
-              // Cancelled only once the whole tree is up, so the check below sees it go.
+              // Cancelled only once the whole tree is up, so the checks below see it go.
               if (p.progress === 2)
                 treeUp = waitForProcesses(token, SANDBOXED_CHILD_PROCESSES).then(() => controller.abort());
             },
@@ -247,9 +322,20 @@ describe.each(GENERATIONS)(
         );
         await expect(call).rejects.toThrow();
         await treeUp;
-        await waitUntilGone(token);
-        const catalog = await srv.store.listCatalog();
-        expect(catalog.find((e) => e.name === `Cancelled_${generation}`)).toBeUndefined();
+        // The server counts a cancelled call once its handler has returned — for
+        // server_initialize, once the child and its sandbox are gone. Ignored, the cancel would
+        // leave the call running until MCP_INIT_TIMEOUT_MS, which records a failed entry.
+        await waitFor(
+          async () => (await cancelledCalls()) === before.cancelled + 1,
+          30_000,
+          'server_initialize counted as cancelled',
+        );
+        expect(processesWith(token), 'no process of the sandbox left when the call ended').toEqual([]);
+        // The child is gone for good: opening its gate now lets nothing handshake and catalog it.
+        writeFileSync(gate, '');
+        await quietWindow();
+        expect((await srv.store.listCatalog()).find((e) => e.name === name)).toBeUndefined();
+        expect(await toolCalls('server_initialize', 'error')).toBe(before.errors);
       } finally {
         await c.client.close();
       }
