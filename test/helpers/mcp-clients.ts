@@ -31,6 +31,7 @@ export interface Notification {
 /** The calls the protocol tests make; both SDK clients have them with these shapes. */
 export interface ProtocolClient {
   callTool(params: { name: string; arguments?: Record<string, unknown> }): Promise<unknown>;
+  readResource(params: { uri: string }): Promise<{ contents: Array<{ uri: string; text?: string }> }>;
   subscribeResource(params: { uri: string }): Promise<unknown>;
   unsubscribeResource(params: { uri: string }): Promise<unknown>;
   complete(params: {

@@ -17,6 +17,7 @@ import {
 import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { quietWindow } from '../helpers/worker-stack.ts';
 
 const LIST_CHANGED = 'notifications/resources/list_changed';
 const noteUri = (title: string) => `notes://${encodeURIComponent(title)}`;
@@ -90,6 +91,52 @@ describe.each(GENERATIONS)('client %s', (generation) => {
       'the deleted note announced',
     );
     expect(countOf(sse, (n) => n.method === LIST_CHANGED)).toBeGreaterThan(listChangedBefore);
+  });
+
+  it.each(['streamable', 'sse'] as const)(
+    'stops updates of notes://{title} after unsubscribing from it, while another note stays watched (%s)',
+    async (transport) => {
+      const watcher = await connect(transport);
+      const writer = await connect();
+      const dropped = `${generation} ${transport} dropped`;
+      const kept = `${generation} ${transport} kept`;
+      const updates = (title: string) => countOf(watcher, isUpdated(noteUri(title)));
+      await watcher.client.subscribeResource({ uri: noteUri(dropped) });
+      await watcher.client.subscribeResource({ uri: noteUri(kept) });
+      await save(writer, dropped, 'first');
+      await watcher.notifications.updated(noteUri(dropped));
+
+      await watcher.client.unsubscribeResource({ uri: noteUri(dropped) });
+      const droppedBefore = updates(dropped);
+      await save(writer, dropped, 'second');
+      await save(writer, kept, 'first');
+      await watcher.notifications.updated(noteUri(kept));
+      // The session still hears what it watches while the window runs; the dropped note,
+      // written before either of these, never comes.
+      const window = quietWindow();
+      await save(writer, kept, 'second');
+      await watcher.notifications.until(() => updates(kept) >= 2, `a second update of ${kept}`);
+      await window;
+      expect(updates(dropped)).toBe(droppedBefore);
+      expect(updates(kept)).toBe(2);
+    },
+  );
+
+  it('sends notes://all updates after save_note and after delete_note over the legacy SSE transport', async () => {
+    const sse = await connect('sse');
+    const writer = await connect();
+    const title = `${generation} On the SSE list`;
+    const allUpdates = () => countOf(sse, isUpdated('notes://all'));
+    await sse.client.subscribeResource({ uri: 'notes://all' });
+
+    await save(writer, title, 'saved through Streamable HTTP');
+    await sse.notifications.updated('notes://all');
+    const afterSave = allUpdates();
+    await sse.client.callTool({ name: 'delete_note', arguments: { title } });
+    await sse.notifications.until(() => allUpdates() > afterSave, 'notes://all updated after delete_note');
+    // What the notification announced is there to read: the note is gone from notes://all.
+    const all = (await sse.client.readResource({ uri: 'notes://all' })).contents[0]!.text;
+    expect(all).not.toContain(`## ${title}`);
   });
 
   it('refuses subscriptions to anything but notes resources with -32602, and unsubscribing is idempotent', async () => {
