@@ -12,7 +12,16 @@ export function textOf(result: unknown): string {
   return r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 }
 
-export async function call(client: Client, name: string, args: Record<string, unknown> = {}) {
+/**
+ * What the scenario calls: the v1 `Client` has it, and so does the v2 client package's `Client`
+ * (test/helpers/mcp-clients.ts connects either), with the same shapes on the wire.
+ */
+export type NotesScenarioClient = Pick<
+  Client,
+  'listTools' | 'callTool' | 'readResource' | 'listResourceTemplates' | 'listResources' | 'ping'
+>;
+
+export async function call(client: NotesScenarioClient, name: string, args: Record<string, unknown> = {}) {
   return (await client.callTool({ name, arguments: args })) as CallToolResult;
 }
 
@@ -25,7 +34,7 @@ export const EXPECTED_TOOLS = [
   'server_initialize',
 ];
 
-export async function runNotesScenario(client: Client, prefix: string): Promise<void> {
+export async function runNotesScenario(client: NotesScenarioClient, prefix: string): Promise<void> {
   const tools = await client.listTools();
   expect(tools.tools.map((t) => t.name).sort()).toEqual(EXPECTED_TOOLS);
   for (const tool of tools.tools) {

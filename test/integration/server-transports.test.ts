@@ -1,10 +1,12 @@
 /**
  * The MCP server end to end through the official SDK Client over real HTTP: Streamable
- * HTTP (stateful on SQLite, stateless on PostgreSQL — the k8s shape) and legacy SSE.
+ * HTTP (stateful on SQLite, stateless on PostgreSQL — the k8s shape) and legacy SSE, which is
+ * also run with the v2 client package (@modelcontextprotocol/client).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { connectClient } from '../helpers/mcp-clients.ts';
 import { connectSse, connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
-import { runNotesScenario } from '../helpers/mcp-suite.ts';
+import { type NotesScenarioClient, runNotesScenario } from '../helpers/mcp-suite.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
 
 describe('Streamable HTTP, stateful, SQLite', () => {
@@ -87,6 +89,15 @@ describe('legacy SSE transport', () => {
     expect(srv.server.http.sessions.count('sse')).toBe(1);
     await runNotesScenario(client, 'sse');
     await client.close();
+  });
+
+  it('serves every tool and resource over /sse + /message to the v2 client package', async () => {
+    const c = await connectClient('v2', 'sse', srv.url);
+    try {
+      await runNotesScenario(c.client as unknown as NotesScenarioClient, 'sse-v2');
+    } finally {
+      await c.client.close();
+    }
   });
 
   it('answers 404 to a message for an unknown session', async () => {
