@@ -169,7 +169,7 @@ describe.each(GENERATIONS)(
     };
     const cancelledCalls = () => toolCalls('server_initialize', 'cancelled');
 
-    it('reports progress and log messages for each step, with no argument or env value in them', async () => {
+    it('reports progress and log messages for each step (refusals as warnings, failures as errors), with no argument or env value in them', async () => {
       const c = await connectClient(generation, 'streamable', srv.url);
       try {
         const progress: Progress[] = [];
@@ -226,6 +226,22 @@ describe.each(GENERATIONS)(
         expect(c.notifications.of('notifications/message').at(-1)?.params).toMatchObject({
           level: 'warning',
           data: { message: "Server 'Refused' failed to initialize (not_allowed)", reason: 'not_allowed' },
+        });
+
+        // A server that fails (here: exits before the handshake) is an error, not a refusal.
+        const crashed = await callToolWith(
+          c,
+          {
+            name: 'server_initialize',
+            arguments: { name: 'Crashing', config: { command: 'node', args: ['-e', 'process.exit(3)'] } },
+          },
+          {},
+        );
+        expect(crashed.isError).toBe(true);
+        expect(c.notifications.of('notifications/message').at(-1)?.params).toMatchObject({
+          level: 'error',
+          logger: 'server_initialize',
+          data: { message: "Server 'Crashing' failed to initialize (crashed)", reason: 'crashed' },
         });
       } finally {
         await c.client.close();
