@@ -38,12 +38,23 @@ describe('decideCommand', () => {
   });
 
   it('says why, naming the allowed commands', () => {
-    const decision = decideCommand('bash', DEFAULTS);
-    expect(decision.allowed).toBe(false);
-    if (!decision.allowed)
-      expect(decision.why).toBe(`command 'bash' is not allowed; allowed commands: ${DEFAULTS.join(', ')}`);
-    const none = decideCommand('node', []);
-    if (!none.allowed) expect(none.why).toContain('(none)');
+    expect(decideCommand('bash', DEFAULTS)).toEqual({
+      allowed: false,
+      why: `command 'bash' is not allowed; allowed commands: ${DEFAULTS.join(', ')}`,
+    });
+    expect(decideCommand('/bin/sh', DEFAULTS)).toEqual({
+      allowed: false,
+      why: `command path '/bin/sh' is not allowed: a path runs only if that exact path is on the allowlist (${DEFAULTS.join(', ')})`,
+    });
+  });
+
+  it('allows nothing, by name or by path, when the list is empty, and says the list is empty', () => {
+    for (const command of [...DEFAULTS, '/usr/bin/node', './server', 'bash', '']) {
+      expect(decideCommand(command, []), command).toEqual({
+        allowed: false,
+        why: `command '${command}' is not allowed: MCP_INIT_ALLOWED_COMMANDS is empty: no command is allowed`,
+      });
+    }
   });
 });
 

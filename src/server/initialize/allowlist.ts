@@ -21,7 +21,13 @@ export function isPathCommand(command: string): boolean {
 export function decideCommand(command: string, allowedCommands: readonly string[]): CommandDecision {
   const kind = isPathCommand(command) ? 'path' : 'name';
   if (command.length > 0 && allowedCommands.includes(command)) return { allowed: true, kind };
-  const listed = allowedCommands.length > 0 ? allowedCommands.join(', ') : '(none)';
+  if (allowedCommands.length === 0) {
+    return {
+      allowed: false,
+      why: `command '${command}' is not allowed: MCP_INIT_ALLOWED_COMMANDS is empty: no command is allowed`,
+    };
+  }
+  const listed = allowedCommands.join(', ');
   return {
     allowed: false,
     why:
