@@ -4,11 +4,14 @@
  * production ones to run), a pinned Node 24 slim base, non-root, NODE_ENV=production, a
  * HEALTHCHECK done with node (slim images have no curl), an exec-form ENTRYPOINT so SIGTERM
  * reaches the process, and a .dockerignore that keeps local state out of the build context.
+ * The server image also carries what the server_initialize sandbox runs (sandbox-host.ts),
+ * checked at build time, and bwrap without the setuid bit.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ValidationSeverity, validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
+import { PROBE_COMMAND, SANDBOX_TOOLS } from '../../src/server/initialize/sandbox-host.ts';
 import { REPO } from '../helpers/deploy.ts';
 
 interface Instruction {
@@ -171,6 +174,90 @@ describe('Dockerfile checks catch real mistakes (negative controls)', () => {
     expect(problems).toContain('not exec form');
     expect(problems).toContain('--omit=dev');
     expect(problems).toContain('NODE_ENV=production');
+  });
+});
+
+/**
+ * The Debian package of each program the sandbox runs, and whether it is Essential (always in a
+ * Debian base image) or must be installed. A new entry in SANDBOX_TOOLS fails the test until it
+ * is added here — and to the image.
+ */
+const SANDBOX_PACKAGES: Record<string, { debian: string; essential: boolean }> = {
+  bwrap: { debian: 'bubblewrap', essential: false },
+  prlimit: { debian: 'util-linux', essential: true },
+  true: { debian: 'coreutils', essential: true },
+};
+
+/** What keeps the server image from running the sandbox ([] when it carries all of it). */
+function sandboxImageProblems(text: string): string[] {
+  const problems: string[] = [];
+  const final = stages(parseDockerfile(text)).at(-1) ?? [];
+  const runs = final.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+  const installed = runs
+    .flatMap((run) => [...run.matchAll(/apt-get install ([^&;|]*)/g)].map((m) => m[1] ?? ''))
+    .flatMap((args) => args.split(/\s+/))
+    .filter((word) => word !== '' && !word.startsWith('-'));
+  const programs = [...SANDBOX_TOOLS.map((tool) => `/usr/bin/${tool}`), PROBE_COMMAND];
+  for (const program of programs) {
+    const name = program.split('/').at(-1) ?? program;
+    const pkg = SANDBOX_PACKAGES[name];
+    if (!pkg) {
+      problems.push(`no known Debian package for the sandbox's '${name}' (add it to SANDBOX_PACKAGES)`);
+      continue;
+    }
+    if (!pkg.essential) {
+      const pinned = installed.find((word) => word.split('=')[0] === pkg.debian);
+      if (!pinned) problems.push(`final stage does not apt-get install ${pkg.debian} (for ${name})`);
+      else if (!/^[^=]+=\S+$/.test(pinned)) problems.push(`${pkg.debian} is not pinned to a version`);
+    }
+    // Built-time proof that the program is there, at the path the server runs it by.
+    const checked = runs.some(
+      (run) =>
+        run.includes(`${program} --version`) ||
+        run.includes(`test -x ${program}`) ||
+        (program === `/usr/bin/${name}` && run.includes(`${name} --version`)),
+    );
+    if (!checked) problems.push(`final stage does not check at build time that ${program} runs`);
+  }
+  if (!runs.some((run) => run.includes('test ! -u /usr/bin/bwrap'))) {
+    problems.push('final stage does not check that bwrap is not setuid');
+  }
+  if (runs.some((run) => /chmod\s+(u\+s|[0-7]*[4-7][0-7]{3}\b)[^&;|]*bwrap/.test(run))) {
+    problems.push('final stage makes bwrap setuid');
+  }
+  return problems;
+}
+
+describe('Dockerfile.server carries what the server_initialize sandbox needs', () => {
+  const server = readFileSync(resolve(REPO, 'Dockerfile.server'), 'utf8');
+
+  it('installs bubblewrap (pinned) and checks bwrap, prlimit and true at build time; bwrap stays non-setuid', () => {
+    expect(SANDBOX_TOOLS).toEqual(['bwrap', 'prlimit']);
+    expect(sandboxImageProblems(server)).toEqual([]);
+  });
+
+  it('flags an image without bubblewrap, without the build-time checks, or with a setuid bwrap', () => {
+    const withoutBwrap = server.replace(/ bubblewrap=\S+/, '');
+    expect(sandboxImageProblems(withoutBwrap)).toContain(
+      'final stage does not apt-get install bubblewrap (for bwrap)',
+    );
+    const unpinned = server.replace(/bubblewrap=\S+/, 'bubblewrap');
+    expect(sandboxImageProblems(unpinned)).toContain('bubblewrap is not pinned to a version');
+    const unchecked = server.replace(/ \\\n\s+&& \/usr\/bin\/prlimit --version/, '');
+    expect(unchecked).not.toBe(server);
+    expect(sandboxImageProblems(unchecked)).toContain(
+      'final stage does not check at build time that /usr/bin/prlimit runs',
+    );
+    const setuid = server.replace('USER 1000:1000', 'RUN chmod u+s /usr/bin/bwrap\nUSER 1000:1000');
+    expect(sandboxImageProblems(setuid)).toContain('final stage makes bwrap setuid');
+    // Installed only in a build stage: not in the image that runs.
+    const buildOnly = withoutBwrap.replace(
+      'RUN npm run build',
+      'RUN npm run build && apt-get install -y bubblewrap=1',
+    );
+    expect(sandboxImageProblems(buildOnly)).toContain(
+      'final stage does not apt-get install bubblewrap (for bwrap)',
+    );
   });
 });
 

@@ -20,13 +20,21 @@ import {
   type SystemPath,
 } from './sandbox.ts';
 
+/**
+ * The host programs the sandbox runs: bwrap itself and prlimit (MCP_INIT_MEMORY_MB). An image
+ * must carry both (Dockerfile.server checks them at build time; a unit test checks that).
+ */
+export const SANDBOX_TOOLS = ['bwrap', 'prlimit'] as const;
+/** What the availability probe runs in a test sandbox. */
+export const PROBE_COMMAND = '/usr/bin/true';
+
 /** Where bwrap and prlimit are looked up: system directories only, never a request's PATH. */
 const TOOL_DIRS = ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin', '/sbin'];
 const PROBE_TIMEOUT_MS = 10_000;
 const PROBE_STDERR_CHARS = 500;
 
 /** The first executable `name` in TOOL_DIRS, or the bare name (spawning it then reports ENOENT). */
-function systemTool(name: string): string {
+function systemTool(name: (typeof SANDBOX_TOOLS)[number]): string {
   for (const dir of TOOL_DIRS) {
     try {
       accessSync(join(dir, name), constants.X_OK);
@@ -131,7 +139,7 @@ export function createSandboxRuntime(
     ensureAvailable() {
       if (settings.mode === 'off') return Promise.resolve();
       // Only success is kept: a failed probe is tried again on the next call.
-      available ??= probe(plan('/usr/bin/true', [], {})).catch((err: unknown) => {
+      available ??= probe(plan(PROBE_COMMAND, [], {})).catch((err: unknown) => {
         available = undefined;
         throw err;
       });
@@ -154,7 +162,7 @@ function assertVisible(executable: string, roots: readonly string[], masked: rea
   return real;
 }
 
-/** Runs `/usr/bin/true` in the sandbox; any failure to do so is `sandbox_unavailable`. */
+/** Runs PROBE_COMMAND in the sandbox; any failure to do so is `sandbox_unavailable`. */
 async function probe(plan: LaunchPlan): Promise<void> {
   const outcome = await new Promise<{ code: number | null; error?: string; stderr: string }>((resolve) => {
     let stderr = '';
