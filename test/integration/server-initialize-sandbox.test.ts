@@ -19,7 +19,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GONE_WITHIN_MS, processesWith, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import {
@@ -30,6 +29,7 @@ import {
   waitFor,
 } from '../helpers/mcp-server.ts';
 import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
+import { callStateless as callStatelessAs, initialize } from '../helpers/server-initialize.ts';
 
 /** How long a negative check ("the queued call's process does not start") watches. */
 const NEGATIVE_WINDOW_MS = 1_500;
@@ -98,32 +98,8 @@ async function startServer(overrides: Record<string, string> = {}) {
   return { server, client };
 }
 
-interface InitOutcome {
-  isError: boolean;
-  text: string;
-  tools: Array<{ name: string; description?: string }>;
-}
-
-async function initialize(
-  client: Client,
-  name: string,
-  config: Record<string, unknown>,
-): Promise<InitOutcome> {
-  const result = (await client.callTool(
-    { name: 'server_initialize', arguments: { name, config } },
-    undefined,
-    { timeout: 120_000 },
-  )) as {
-    isError?: boolean;
-    content: Array<{ text: string }>;
-    structuredContent?: { tools: InitOutcome['tools'] };
-  };
-  return {
-    isError: result.isError === true,
-    text: result.content.map((c) => c.text).join('\n'),
-    tools: result.structuredContent?.tools ?? [],
-  };
-}
+const callStateless = (url: string, name: string, config: Record<string, unknown>, signal?: AbortSignal) =>
+  callStatelessAs(url, AUTH_TOKEN, name, config, signal);
 
 const hostile = (...args: string[]) => ({
   command: 'node',
@@ -151,6 +127,8 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
         join(work, 'secrets', 'token'),
         join(REPO, 'package-lock.json'),
         '/etc/shadow',
+        // The server (this process) by its host pid: a pid the sandbox's /proc does not have.
+        `/proc/${process.pid}/environ`,
         '/proc/1/environ',
       ],
       write: [
@@ -178,7 +156,7 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
       secretSeen: boolean;
     };
     expect(report.uid).toBe(65534);
-    for (const path of spec.read.slice(0, 5)) expect(report.reads[path], path).not.toBe('READABLE');
+    for (const path of spec.read.slice(0, 6)) expect(report.reads[path], path).not.toBe('READABLE');
     // /proc/1 is the sandbox's own init: readable or not, it carries none of our environment.
     expect(report.secretSeen).toBe(false);
     for (const path of spec.write) expect(report.writes[path], path).not.toBe('WRITTEN');
@@ -442,49 +420,3 @@ describe('server_initialize in the sandbox: legitimate servers still work', () =
     for (const path of spec.read) expect(report.reads[path], path).not.toBe('READABLE');
   });
 });
-
-/** One stateless tools/call of server_initialize over plain HTTP (its SSE or JSON answer). */
-async function callStateless(
-  url: string,
-  name: string,
-  config: Record<string, unknown>,
-  signal?: AbortSignal,
-): Promise<InitOutcome> {
-  const response = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    ...(signal && { signal }),
-    headers: {
-      authorization: `Bearer ${AUTH_TOKEN}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'server_initialize', arguments: { name, config } },
-    }),
-  });
-  const body = await response.text();
-  const json = body.startsWith('{')
-    ? body
-    : body
-        .split('\n')
-        .filter((line) => line.startsWith('data: '))
-        .map((line) => line.slice('data: '.length))
-        .at(-1)!;
-  const result = (
-    JSON.parse(json) as {
-      result: {
-        isError?: boolean;
-        content: Array<{ text: string }>;
-        structuredContent?: { tools: InitOutcome['tools'] };
-      };
-    }
-  ).result;
-  return {
-    isError: result.isError === true,
-    text: result.content.map((c) => c.text).join('\n'),
-    tools: result.structuredContent?.tools ?? [],
-  };
-}

@@ -1,6 +1,8 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { OutputTail, redactValues } from '../../src/server/initialize/output-tail.ts';
+import { OutputTail, type RedactOptions, redactValues } from '../../src/server/initialize/output-tail.ts';
 import { mcpServerEntrySchema, serverNameSchema } from '../../src/server/initialize/schema.ts';
+import { ChildStdioTransport } from '../../src/server/initialize/stdio-transport.ts';
 
 const messages = (input: unknown) => {
   const result = mcpServerEntrySchema.safeParse(input);
@@ -70,6 +72,19 @@ describe('OutputTail', () => {
     tail.append('0123456789abcdef');
     expect(tail.text()).toBe('…6789abcdef');
   });
+
+  it('masks secrets before the cut, and the piece of one the cut left at its start', () => {
+    const secret = 'hunter2-secret-value';
+    const tail = new OutputTail(24);
+    tail.append(`password=${secret} failed\n`);
+    const redact = (text: string, options: RedactOptions) => redactValues(text, [secret], options);
+    // The last 24 bytes begin inside the secret.
+    expect(tail.text()).toBe('…er2-secret-value failed');
+    expect(tail.text(redact)).toBe('…[redacted] failed');
+    const whole = new OutputTail(64);
+    whole.append(`password=${secret} failed\n`);
+    expect(whole.text(redact)).toBe('password=[redacted] failed');
+  });
 });
 
 describe('redactValues', () => {
@@ -78,5 +93,37 @@ describe('redactValues', () => {
       'token=[redacted] again [redacted] and [redacted]',
     );
     expect(redactValues('id=1 ok', ['1', 'ok'])).toBe('id=1 ok');
+  });
+
+  it('with cutAtStart, also masks a start that is the end of a value (a tail cut into it)', () => {
+    const values = ['s3cret-value-1234', 'other'];
+    expect(redactValues('value-1234 and s3cret-value-1234', values, { cutAtStart: true })).toBe(
+      '[redacted] and [redacted]',
+    );
+    // A multi-byte character cut in two decodes as U+FFFD before the rest of the value.
+    expect(redactValues('\uFFFDß-tail', ['pwd-äß-tail'], { cutAtStart: true })).toBe('[redacted]');
+    // Not the end of any value, or not cut: left alone.
+    expect(redactValues('value-9 rest', values, { cutAtStart: true })).toBe('value-9 rest');
+    expect(redactValues('value-1234 rest', values)).toBe('value-1234 rest');
+  });
+});
+
+describe('ChildStdioTransport', () => {
+  it.each([
+    ['S3CRETVALUE-0123456789 is not JSON', /^not valid JSON$/],
+    ['{"S3CRETVALUE-0123456789": 1}', /^valid JSON, but not a JSON-RPC message$/],
+  ])('reports the whole offending line (%s) with an error that does not quote it', async (line, why) => {
+    const stdout = new PassThrough();
+    const transport = new ChildStdioTransport(new PassThrough(), stdout);
+    const reported = new Promise<{ output: string; error: Error }>((resolve) => {
+      transport.onInvalidOutput = (output, error) => resolve({ output, error });
+    });
+    await transport.start();
+    stdout.write(`${line}\n`);
+    const { output, error } = await reported;
+    expect(output).toBe(line);
+    expect(error.message).toMatch(why);
+    expect(error.message).not.toContain('S3CRET');
+    await transport.close();
   });
 });

@@ -27,7 +27,7 @@ import { type BaseEnv, buildChildEnv } from './child-env.ts';
 import { readEnvFile } from './env-file.ts';
 import { InitializeError } from './errors.ts';
 import { type HandshakeResult, handshakeAndList } from './handshake.ts';
-import { redactValues } from './output-tail.ts';
+import { type RedactOptions, redactValues } from './output-tail.ts';
 import type { LaunchPlan } from './sandbox.ts';
 import type { SandboxRuntime } from './sandbox-host.ts';
 import type { McpServerEntry } from './schema.ts';
@@ -69,10 +69,12 @@ export interface ServerInitializerOptions {
   secrets?: readonly string[];
 }
 
-type Redact = (text: string) => string;
+type Redact = (text: string, options?: RedactOptions) => string;
 
 interface ConverseOptions {
   redact: Redact;
+  /** MCP_INIT_MEMORY_MB (0 = none), named in the error of a child that ran out of memory. */
+  memoryMb: number;
   /** Bytes of stdout the child may send in all (MCP_INIT_MAX_LISTING_BYTES). */
   maxListingBytes: number;
   onStage: OnInitializeStage;
@@ -94,6 +96,11 @@ const EXPLAIN_FAILURE_MS = 500;
 /** How long an exited child's stderr may take to drain into the error message. */
 const STDERR_SETTLE_MS = 200;
 const STDERR_IN_MESSAGE_CHARS = 2_000;
+/** Characters of a child's non-JSON-RPC stdout quoted in the error. */
+export const EXCERPT_CHARS = 200;
+/** What programs print when an allocation fails (as it does at the MCP_INIT_MEMORY_MB limit). */
+const OUT_OF_MEMORY =
+  /MemoryError|out of memory|OutOfMemory|allocation failed|memory allocation of \d+ bytes failed|Cannot allocate memory|ENOMEM|bad_alloc/i;
 
 export class ServerInitializer {
   readonly #options: ServerInitializerOptions;
@@ -227,7 +234,7 @@ export class ServerInitializer {
       ...Object.values(entry.env ?? {}),
       ...(this.#options.secrets ?? []),
     ];
-    const redact = (text: string) => redactValues(text, secrets);
+    const redact: Redact = (text, redactOptions) => redactValues(text, secrets, redactOptions);
     const release = await this.#waitForSlot(signal);
     const session = this.#runChild(plan, signal, timing, redact, onStage);
     this.#sessions.add(session);
@@ -312,7 +319,8 @@ export class ServerInitializer {
     let succeeded = false;
     try {
       const maxListingBytes = this.#options.maxListingBytes ?? DEFAULT_MAX_LISTING_BYTES;
-      const result = await converse(child, deadline.signal, { redact, maxListingBytes, onStage });
+      const memoryMb = this.#options.sandbox.settings.memoryMb;
+      const result = await converse(child, deadline.signal, { redact, memoryMb, maxListingBytes, onStage });
       succeeded = true;
       return result;
     } finally {
@@ -333,7 +341,7 @@ export class ServerInitializer {
 async function converse(
   child: ServerProcess,
   signal: AbortSignal,
-  { redact, maxListingBytes, onStage }: ConverseOptions,
+  { redact, memoryMb, maxListingBytes, onStage }: ConverseOptions,
 ): Promise<HandshakeResult> {
   let fail: (error: InitializeError) => void = () => {};
   const failure = new Promise<never>((_, reject) => {
@@ -347,7 +355,7 @@ async function converse(
   child.started.catch(fail);
   void child.exited.then(async (status) => {
     await child.stderrSettled(STDERR_SETTLE_MS);
-    fail(exitFailure(status, child, redact));
+    fail(exitFailure(status, child, redact, memoryMb));
   });
 
   const transport = new ChildStdioTransport(child.child.stdin, child.child.stdout, {
@@ -360,11 +368,11 @@ async function converse(
         `the server's handshake and listing passed ${limit} bytes (MCP_INIT_MAX_LISTING_BYTES); nothing was cataloged`,
       ),
     );
-  transport.onInvalidOutput = (excerpt, error) =>
+  transport.onInvalidOutput = (output, error) =>
     fail(
       new InitializeError(
         'not_mcp',
-        `not an MCP server: it wrote something other than JSON-RPC to stdout: ${JSON.stringify(redact(excerpt))} ` +
+        `not an MCP server: it wrote something other than JSON-RPC to stdout: ${JSON.stringify(excerpt(output, redact))} ` +
           `(${redact(error.message.split('\n')[0] ?? '')})${stderrPart(child, redact)}`,
       ),
     );
@@ -402,16 +410,33 @@ function stageReporter(onStage: OnInitializeStage | undefined): OnInitializeStag
   };
 }
 
-function exitFailure(status: ExitStatus, child: ServerProcess, redact: Redact): InitializeError {
+function exitFailure(
+  status: ExitStatus,
+  child: ServerProcess,
+  redact: Redact,
+  memoryMb: number,
+): InitializeError {
   const how = status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+  // Only a guess from its last words, so it is said as the likely cause, not as the verdict.
+  const outOfMemory =
+    status.code !== 0 && memoryMb > 0 && OUT_OF_MEMORY.test(child.stderr.text())
+      ? `; it ran out of memory: each of its processes may use at most ${memoryMb} MiB (MCP_INIT_MEMORY_MB)`
+      : '';
   return new InitializeError(
     status.code === 0 ? 'not_mcp' : 'crashed',
-    `the server ${how} before the MCP handshake and listing completed${stderrPart(child, redact) || '; no stderr output'}`,
+    `the server ${how} before the MCP handshake and listing completed${outOfMemory}` +
+      (stderrPart(child, redact) || '; no stderr output'),
   );
 }
 
+/** The start of a child's offending output, masked before it is cut (a cut value would not match). */
+function excerpt(output: string, redact: Redact): string {
+  const text = redact(output);
+  return text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS)}…` : text;
+}
+
 function stderrPart(child: ServerProcess, redact: Redact): string {
-  const text = redact(child.stderr.text());
+  const text = child.stderr.text(redact);
   if (text === '') return '';
   const tail = text.length > STDERR_IN_MESSAGE_CHARS ? `…${text.slice(-STDERR_IN_MESSAGE_CHARS)}` : text;
   return `; stderr: ${tail}`;

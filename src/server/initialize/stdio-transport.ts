@@ -3,7 +3,8 @@
  * StdioClientTransport spawns its own child and cannot put it in a process group). Messages
  * are newline-delimited JSON-RPC, framed with the SDK's serializer and parser. Anything else
  * on stdout — a banner, a log line, an oversized line — is a protocol violation reported
- * once through `onInvalidOutput`; blank lines are ignored. End of stdout closes the transport.
+ * once through `onInvalidOutput`, with the whole offending output (the caller masks secrets
+ * before it shortens it) and an error that never quotes it; blank lines are ignored. End of stdout closes the transport.
  * With `maxTotalBytes`, stdout as a whole is bounded too: past it the transport stops reading
  * (so our memory stays bounded whatever the child writes) and reports `onOutputLimit` once.
  */
@@ -13,14 +14,16 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024;
-const EXCERPT_CHARS = 200;
 
 export class ChildStdioTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
-  /** Called once, with an excerpt of the offending output, when stdout is not JSON-RPC. */
-  onInvalidOutput?: (excerpt: string, error: Error) => void;
+  /**
+   * Called once, with the offending output (a line, or what there is of an overlong one), when
+   * stdout is not JSON-RPC. The error describes the problem without quoting the output.
+   */
+  onInvalidOutput?: (output: string, error: Error) => void;
   /** Called once when stdout as a whole passes `maxTotalBytes`; nothing is read after that. */
   onOutputLimit?: (limit: number) => void;
   /** The protocol version agreed in the initialize handshake. */
@@ -114,8 +117,8 @@ export class ChildStdioTransport implements Transport {
       newline = this.#buffer.indexOf(0x0a);
     }
     if (this.#buffer.length > this.#maxLineBytes && !this.#invalid) {
-      const excerpt = this.#buffer.toString('utf8', 0, EXCERPT_CHARS);
-      this.#violation(excerpt, new Error(`a line of stdout exceeded ${this.#maxLineBytes} bytes`));
+      const output = this.#buffer.toString('utf8');
+      this.#violation(output, new Error(`a line of stdout exceeded ${this.#maxLineBytes} bytes`));
     }
   };
 
@@ -124,7 +127,10 @@ export class ChildStdioTransport implements Transport {
     try {
       message = deserializeMessage(line);
     } catch (err) {
-      this.#violation(line.slice(0, EXCERPT_CHARS), err instanceof Error ? err : new Error(String(err)));
+      // JSON.parse's message quotes the line's first characters, cut wherever its limit falls;
+      // a secret cut in two there could not be masked.
+      const why = err instanceof SyntaxError ? 'not valid JSON' : 'valid JSON, but not a JSON-RPC message';
+      this.#violation(line, new Error(why, { cause: err }));
       return;
     }
     this.onmessage?.(message);
