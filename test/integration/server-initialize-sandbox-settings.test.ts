@@ -25,6 +25,7 @@ import {
   startTestServer,
   TEST_SANDBOX_PATHS,
   type TestServer,
+  waitFor,
 } from '../helpers/mcp-server.ts';
 import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
 import { type InitOutcome, initialize, reportOf } from '../helpers/server-initialize.ts';
@@ -55,8 +56,9 @@ beforeAll(() => {
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
-  for (const s of spawned.splice(0)) s.child.kill('SIGKILL');
-  await Promise.all(spawned.map((s) => s.exited));
+  const processes = spawned.splice(0);
+  for (const s of processes) s.child.kill('SIGKILL');
+  await Promise.all(processes.map((s) => s.exited));
   await Promise.all(running.splice(0).map((s) => s.stop()));
 });
 
@@ -267,10 +269,7 @@ describe('MCP_INIT_NETWORK', () => {
     expect(outcome.isError, outcome.text).toBe(false);
     expect(reportOf<{ network: string }>(outcome).network).toBe('CONNECTED');
     // The child reported the connect after it happened; the accept has been seen or is queued.
-    await new Promise<void>((resolve) => {
-      const check = () => (connections > before ? resolve() : setTimeout(check, 25));
-      check();
-    });
+    await waitFor(() => connections > before, 30_000, "the child's connection at the listener");
     expect(connections).toBe(before + 1);
   });
 });
@@ -350,8 +349,8 @@ describe('what the child prints never carries the secrets it was given', () => {
       envFile: 'api.env',
     });
     expect(reasonOf(cut)).toBe('crashed');
-    expect(cut.text).toContain('; stderr: …');
-    expect(cut.text).toContain('€€€');
+    // The tail's start — the piece of the secret — is quoted, masked.
+    expect(cut.text).toContain('; stderr: …[redacted]\n€€€');
     expect(await leaks(server, client, 'echo-cut', cut)).toEqual(none);
   });
 
@@ -374,7 +373,7 @@ describe('what the child prints never carries the secrets it was given', () => {
       envFile: 'api.env',
     });
     expect(reasonOf(cut)).toBe('not_mcp');
-    expect(cut.text).toContain('nnnnnnnn');
+    expect(cut.text).toContain('nnnnnnnn[redacted]');
     expect(await leaks(server, client, 'stdout-cut', cut)).toEqual(none);
   });
 });
