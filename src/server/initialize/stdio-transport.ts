@@ -4,7 +4,8 @@
  * are newline-delimited JSON-RPC, framed with the SDK's serializer and parser. Anything else
  * on stdout — a banner, a log line, an oversized line — is a protocol violation reported
  * once through `onInvalidOutput`, with the whole offending output (the caller masks secrets
- * before it shortens it) and an error that never quotes it; blank lines are ignored. End of stdout closes the transport.
+ * before it shortens it) and an error that never quotes it; blank lines are ignored. End of
+ * stdout closes the transport.
  * With `maxTotalBytes`, stdout as a whole is bounded too: past it the transport stops reading
  * (so our memory stays bounded whatever the child writes) and reports `onOutputLimit` once.
  */
