@@ -136,6 +136,7 @@ describe('broker loss (3 brokers, 2 workers)', () => {
       await probe.produceJobs(topic, jobs.slice(third, 2 * third));
       const secondThird = new Set(jobs.slice(third, 2 * third).map((j) => j.jobID));
       const leaderRecoveryMs = await firstOutcomeAfter(results, leaderKilledAt, secondThird, ledByVictim);
+      // Scheduled, not a wait: the scenario restarts the leader RESTART_AFTER_MS after the kill.
       await new Promise((r) => setTimeout(r, Math.max(0, leaderKilledAt + RESTART_AFTER_MS - Date.now())));
       await cluster.nodes.find((n) => n.nodeId === leader)!.start();
       await results.waitFor((e) => handledJobs(e).size >= 2 * third - third / 6, 180_000);

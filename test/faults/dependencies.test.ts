@@ -20,6 +20,7 @@ import {
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import {
   KafkaProbe,
+  quietWindow,
   type ServerProcess,
   type SpawnedWorker,
   saveNoteJob,
@@ -30,9 +31,6 @@ import {
   waitUntil,
   workerEnv,
 } from '../helpers/worker-stack.ts';
-
-/** How long "nothing more happens" is watched for while a dependency is away. */
-const QUIET_WINDOW_MS = 5_000;
 
 function handled(events: JobOutcomeEvent[], jobIDs: Set<string>): number {
   return new Set(
@@ -121,7 +119,7 @@ describe('dependencies failing under the worker', () => {
 
       const committed = await probe.committed(group, topic);
       const outcomes = results.messages.length;
-      await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
+      await quietWindow();
       expect(await probe.committed(group, topic)).toEqual(committed);
       expect(results.messages.length).toBe(outcomes);
 
@@ -218,7 +216,7 @@ describe('dependencies failing under the worker', () => {
         30_000,
         'the worker to wait for the store',
       );
-      await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
+      await quietWindow();
       expect([...(await probe.ends(`${topic}.dlq`)).values()].every((end) => end === 0)).toBe(true);
       await postgres.start();
       const restartedAt = Date.now();

@@ -45,6 +45,19 @@ export function quietWindow(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, QUIET_WINDOW_MS));
 }
 
+/**
+ * A negative check that keeps looking: runs `check` (which throws, e.g. a failed `expect`, when
+ * the unwanted thing happened) every `intervalMs` for QUIET_WINDOW_MS, and once more at its end.
+ */
+export async function holdsForQuietWindow(check: () => void | Promise<void>, intervalMs = 50): Promise<void> {
+  const until = Date.now() + QUIET_WINDOW_MS;
+  while (Date.now() < until) {
+    await check();
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  await check();
+}
+
 /** A fresh directory under the OS temp dir, removed after the test file (test/helpers/temp-dirs.ts). */
 export function tempDir(): string {
   return makeTempDir('kafka-worker-test-');

@@ -30,9 +30,7 @@ import {
 } from '../helpers/mcp-server.ts';
 import { REPO, SERVER_ENTRY, type Spawned, spawnEntry } from '../helpers/processes.ts';
 import { callStateless as callStatelessAs, initialize } from '../helpers/server-initialize.ts';
-
-/** How long a negative check ("the queued call's process does not start") watches. */
-const NEGATIVE_WINDOW_MS = 1_500;
+import { holdsForQuietWindow } from '../helpers/worker-stack.ts';
 
 const FIXTURES = join(REPO, 'test/fixtures');
 const NODE_BIN = dirname(realpathSync(process.execPath));
@@ -303,11 +301,8 @@ describe('server_initialize in the sandbox: what a hostile entry achieves', () =
     const first = initialize(client, 'first', hostile('gate', gateA, tokenA));
     await waitForProcesses(tokenA);
     const second = initialize(client, 'second', hostile('gate', gateB, tokenB));
-    const until = Date.now() + NEGATIVE_WINDOW_MS;
-    while (Date.now() < until) {
-      expect(processesWith(tokenB)).toEqual([]);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // The queued call's process does not start while the first holds the only slot.
+    await holdsForQuietWindow(() => expect(processesWith(tokenB)).toEqual([]));
     writeFileSync(gateA, 'open');
     expect((await first).isError).toBe(false);
     expect((await second).isError).toBe(false);

@@ -1,5 +1,5 @@
 import { type KafkaMessage, Partitioners, type RecordMetadata } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildDeadLetterMessage, DLQ_HEADERS } from '../../src/kafka/dead-letter.ts';
 import { BatchingPublisher, groupByPartition, type OutboundMessage } from '../../src/kafka/producer.ts';
 import { buildResultMessage } from '../../src/kafka/results.ts';
@@ -85,13 +85,12 @@ describe('batching publisher', () => {
     const p1 = publisher.publish(msg('1')).then(() => acked.push('1'));
     const p2 = publisher.publish(msg('2')).then(() => acked.push('2'));
     const p3 = publisher.publish(msg('3')).then(() => acked.push('3'));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(sends).toEqual([['1']]);
+    // While the first send is in flight the other two wait (and nothing is acknowledged).
+    await vi.waitFor(() => expect(sends).toEqual([['1']]));
     expect(acked).toEqual([]);
     release?.();
     await p1;
-    await new Promise((r) => setTimeout(r, 10));
-    expect(sends).toEqual([['1'], ['2', '3']]);
+    await vi.waitFor(() => expect(sends).toEqual([['1'], ['2', '3']]));
     release?.();
     await Promise.all([p2, p3]);
     expect(acked).toEqual(['1', '2', '3']);
