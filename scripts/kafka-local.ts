@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { type KafkaLocalArgs, parseKafkaLocalArgs, UsageError } from './kafka-local-args.ts';
 import '../src/kafka/kafkajs-patches.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -899,7 +900,9 @@ function compareVersions(a: string, b: string): number {
 // ---------------------------------------------------------------------------------------------
 // CLI: one long-lived development broker (or cluster) in .kafka/local/
 
-const LOCAL_DIR = join(DEFAULT_HOME, 'local');
+/** The CLI's home: jar cache (lib/) and its long-lived broker (local/); KAFKA_LOCAL_HOME moves both. */
+const CLI_HOME = process.env.KAFKA_LOCAL_HOME?.trim() ? resolve(process.env.KAFKA_LOCAL_HOME) : DEFAULT_HOME;
+const LOCAL_DIR = join(CLI_HOME, 'local');
 const LOCAL_STATE = join(LOCAL_DIR, 'state.json');
 
 interface LocalNodeState {
@@ -929,6 +932,11 @@ class CliError extends Error {}
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+/** Progress of long steps (the first jar fetch, a node starting) goes to stderr, as it happens. */
+function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 function portFromEnv(name: string, fallback: number): number {
@@ -1003,7 +1011,7 @@ async function cliUp(size: number): Promise<void> {
   }
 
   const version = process.env.KAFKA_LOCAL_VERSION?.trim() || readPinnedKafkaVersion();
-  const libDir = await ensureKafkaJars({ version, onProgress: say });
+  const libDir = await ensureKafkaJars({ version, home: CLI_HOME, onProgress: progress });
   let clusterId: string | undefined;
   for (const spec of specs) {
     const marker = join(spec.dataDir, '.formatted-by');
@@ -1040,7 +1048,7 @@ async function cliUp(size: number): Promise<void> {
           clusterId,
           heap,
           detached: true,
-          onProgress: say,
+          onProgress: progress,
           onSpawn: async (pid) => {
             state.nodes.push({
               nodeId: spec.nodeId,
@@ -1130,7 +1138,8 @@ async function cliDown(wipe: boolean): Promise<void> {
   }
 }
 
-const USAGE = `usage: node scripts/kafka-local.ts up [--brokers N]|down [--wipe]|status
+const USAGE = `usage: node scripts/kafka-local.ts up [--brokers N] | down [--wipe] | status | --help
+  (npm run kafka:up -- --brokers 3, npm run kafka:status, npm run kafka:down -- --wipe)
 
   up      fetch the jars once (Maven), start a KRaft broker on 127.0.0.1 in the background and wait
           until it answers; says so when it already runs. --brokers N (1-9, default 1) starts N
@@ -1141,31 +1150,31 @@ const USAGE = `usage: node scripts/kafka-local.ts up [--brokers N]|down [--wipe]
 
 env: KAFKA_LOCAL_PORT (9092), KAFKA_LOCAL_CONTROLLER_PORT (port + 1),
      KAFKA_LOCAL_HEAP ("-Xms256m -Xmx1g" for one node, "-Xms128m -Xmx384m" per node of a cluster),
-     KAFKA_LOCAL_VERSION (the one pinned in scripts/kafka/pom.xml), JAVA_HOME`;
-
-function brokersFlag(args: string[]): number {
-  const i = args.findIndex((a) => a === '--brokers' || a.startsWith('--brokers='));
-  if (i < 0) return 1;
-  const raw = args[i]!.includes('=') ? args[i]!.slice('--brokers='.length) : args[i + 1];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 9) throw new CliError(`--brokers must be 1-9, got '${raw ?? ''}'`);
-  return n;
-}
+     KAFKA_LOCAL_VERSION (the one pinned in scripts/kafka/pom.xml), JAVA_HOME,
+     KAFKA_LOCAL_HOME (.kafka: the jar cache lib/ and this CLI's broker state and data local/)
+progress (the first jar fetch, nodes starting) goes to stderr`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
+  let args: KafkaLocalArgs;
+  try {
+    args = parseKafkaLocalArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`kafka-local: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  switch (args.command) {
+    case 'help':
+      console.log(USAGE);
+      return 0;
     case 'up':
-      await cliUp(brokersFlag(rest));
+      await cliUp(args.brokers);
       return 0;
     case 'status':
       return cliStatus();
     case 'down':
-      await cliDown(rest.includes('--wipe'));
+      await cliDown(args.wipe);
       return 0;
-    default:
-      console.error(USAGE);
-      return command === undefined || command === '--help' || command === '-h' ? 0 : 2;
   }
 }
 

@@ -31,9 +31,17 @@ import { DEFAULT_HOME, REPO_ROOT, startLocalKafka } from './kafka-local.ts';
 
 const say = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
 
-const { values: flags } = parseArgs({
-  options: { servers: { type: 'string', default: '1' }, brokers: { type: 'string', default: '1' } },
-});
+let flags: { servers: string; brokers: string };
+try {
+  ({ values: flags } = parseArgs({
+    options: { servers: { type: 'string', default: '1' }, brokers: { type: 'string', default: '1' } },
+    strict: true,
+    allowPositionals: false,
+  }));
+} catch (err) {
+  say(`${err instanceof Error ? err.message : String(err)} (options: --servers N, --brokers N)`);
+  process.exit(2);
+}
 const serverCount = Number(flags.servers);
 const brokerCount = Number(flags.brokers);
 for (const [name, n] of [

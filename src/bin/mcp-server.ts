@@ -8,6 +8,7 @@ import { ConfigError, parseServerConfig } from '../config.ts';
 import { openNotesStore } from '../notes/open.ts';
 import { createLogger } from '../observability/logger.ts';
 import { initTracing } from '../observability/tracing.ts';
+import { parseServerArgs, type ServerArgs, UsageError } from '../server/args.ts';
 import { createMcpCore, startMcpHttpServer, startServerTasks } from '../server/runtime.ts';
 import { serveStdio } from '../server/stdio.ts';
 import { VERSION } from '../version.ts';
@@ -17,7 +18,7 @@ const HELP = `mcp-server ${VERSION} — notes tools and server_initialize over M
 Usage:
   mcp-server            serve Streamable HTTP (/mcp) and legacy SSE (/sse, /message) on HOST:PORT
   mcp-server --stdio    serve one client over stdin/stdout (Claude Desktop, MCP Inspector)
-  mcp-server --help     show this help
+  mcp-server --help     show this help (-h)
   mcp-server --version  print the version
 
 Environment (all optional):
@@ -64,20 +65,23 @@ Environment (all optional):
 `;
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  let args: ServerArgs;
+  try {
+    args = parseServerArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`mcp-server: ${err.message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.action === 'help') {
     process.stdout.write(HELP);
     return 0;
   }
-  if (argv.includes('--version')) {
+  if (args.action === 'version') {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
-  const unknown = argv.filter((a) => a !== '--stdio');
-  if (unknown.length > 0) {
-    process.stderr.write(`mcp-server: unknown argument '${unknown[0]}'\n\n${HELP}`);
-    return 2;
-  }
-  const stdio = argv.includes('--stdio');
+  const { stdio } = args;
 
   let config: ReturnType<typeof parseServerConfig>;
   try {
