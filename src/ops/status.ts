@@ -74,6 +74,12 @@ export async function fetchWorkerStatus(
   options: { group: string; topic: string; dlqTopic: string },
 ): Promise<WorkerStatus> {
   const { group, topic, dlqTopic } = options;
+  // Without this check kafkajs' "This server does not host this topic-partition" is all one sees.
+  if (!(await admin.listTopics()).includes(topic)) {
+    throw new Error(
+      `${topic} does not exist: no job was enqueued to it and no worker has run on it (KAFKA_TOPIC?)`,
+    );
+  }
   const [lag, described] = await Promise.all([
     fetchConsumerLag(admin, group, topic),
     admin.describeGroups([group]),

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { fetchWorkerStatus, renderWorkerStatus } from '../../src/ops/status.ts';
-import { deadLetter, produceMessages } from '../helpers/ops.ts';
+import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
 import { KafkaProbe, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -102,5 +102,15 @@ describe('kafka-worker status', () => {
     const status = await fetchWorkerStatus(probe.admin, { ...target, dlqTopic: uniqueName('no-such-dlq') });
     expect(status.dlq.exists).toBe(false);
     expect(renderWorkerStatus(status)).toContain('does not exist yet');
+  });
+
+  it('the CLI names a jobs topic that does not exist (not a kafkajs partition error) and exits 1', async () => {
+    const missing = uniqueName('no-such-topic');
+    const run = cli(['status'], { KAFKA_BROKERS: brokers, KAFKA_TOPIC: missing });
+    expect((await run.exited).code).toBe(1);
+    expect(run.lines).toEqual([]);
+    expect(run.stderr).toEqual([
+      `kafka-worker: ${missing} does not exist: no job was enqueued to it and no worker has run on it (KAFKA_TOPIC?)`,
+    ]);
   });
 });
