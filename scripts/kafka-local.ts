@@ -836,7 +836,7 @@ export async function findFreePort(avoid: number[] = []): Promise<number> {
   }
 }
 
-async function isPortFree(port: number): Promise<boolean> {
+export async function isPortFree(port: number): Promise<boolean> {
   return new Promise((done) => {
     const server = createServer();
     server.once('error', () => done(false));

@@ -6,15 +6,22 @@
  * 2. The next start has its worker joined within 10 s (a worker that left uncleanly made the
  *    next one wait out the old session). With it a normal start, enqueue, replay and stop: not a
  *    single warning or error line from any part. SIGINT to npm alone stops everything.
- * 3. SIGTERM to the stack script alone stops everything.
+ * 3. SIGTERM to the stack script alone stops everything; so does SIGTERM to the `npm` running it.
+ * 4. `--servers 2` on PostgreSQL: two server replicas, the worker given both, a job succeeds and
+ *    both replicas see its note.
+ * The README's ops commands run as pasted there: `npx kafka-worker status|results|dlq …` (the
+ * package.json "bin", resolved from this checkout; npm is offline, so never a registry package).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFreePort } from '../../scripts/kafka-local.ts';
-import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { findFreePort, isPortFree } from '../../scripts/kafka-local.ts';
+import { VERSION } from '../../src/version.ts';
+import { connectStreamable } from '../helpers/mcp-server.ts';
+import { deadLetter, produceMessages } from '../helpers/ops.ts';
+import { createTestDatabase } from '../helpers/postgres.ts';
 import { REPO } from '../helpers/processes.ts';
 import { makeTempDir } from '../helpers/temp-dirs.ts';
 import { KafkaProbe, saveNoteJob, waitUntil } from '../helpers/worker-stack.ts';
@@ -32,8 +39,8 @@ interface Stack {
   waitForText(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
 }
 
-function startStack(env: Record<string, string>): Stack {
-  const child = spawn('npm', ['run', 'stack'], {
+function startStack(env: Record<string, string>, args: string[] = []): Stack {
+  const child = spawn('npm', ['run', 'stack', ...(args.length > 0 ? ['--', ...args] : [])], {
     cwd: REPO,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, npm_config_update_notifier: 'false', ...env },
     detached: true, // its own process group, like a terminal's foreground job
@@ -72,6 +79,30 @@ function startStack(env: Record<string, string>): Stack {
   return { npmPid: child.pid!, logs, text, exited, waitForText };
 }
 
+/** `npx <args>` from the checkout, as the README pastes it. */
+function npx(args: string[], env: Record<string, string>) {
+  return spawnSync('npx', args, {
+    cwd: REPO,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      npm_config_update_notifier: 'false',
+      npm_config_offline: 'true',
+      ...env,
+    },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
+
+/** Two consecutive free ports (the replicas listen on PORT and PORT+1). */
+async function freePortPair(avoid: number[]): Promise<number> {
+  for (;;) {
+    const port = await findFreePort(avoid);
+    if (!avoid.includes(port + 1) && (await isPortFree(port + 1))) return port;
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -82,12 +113,12 @@ function alive(pid: number): boolean {
 }
 
 /** Everything a stopped stack must show: clean exits of every part, nothing left running. */
-async function expectStoppedCleanly(stack: Stack, pids: number[]) {
+async function expectStoppedCleanly(stack: Stack, pids: number[], servers = ['mcp-server']) {
   const { code } = await stack.exited;
   const lines = stack.text.map((t) => t.line);
   expect(code, lines.join('\n')).toBe(0);
   expect(lines).toContain('[stack] kafka-worker stopped (exit code 0)');
-  expect(lines).toContain('[stack] mcp-server stopped (exit code 0)');
+  for (const name of servers) expect(lines).toContain(`[stack] ${name} stopped (exit code 0)`);
   expect(
     lines.some((l) => /^\[stack\] Kafka on 127\.0\.0\.1:\d+ stopped in /.test(l)),
     lines.join('\n'),
@@ -106,12 +137,14 @@ function expectQuiet(stack: Stack) {
   expect(stray).toEqual([]);
 }
 
-async function partPids(stack: Stack): Promise<number[]> {
+async function partPids(stack: Stack, servers = ['mcp-server']): Promise<number[]> {
   const kafka = await stack.waitForText(/^\[stack\] Kafka [\d.]+ ready at .* \(pid (\d+)\)/);
-  const server = await stack.waitForText(/^\[stack\] mcp-server started \(pid (\d+)\)/);
+  const serverPids = [];
+  for (const name of servers)
+    serverPids.push(await stack.waitForText(new RegExp(`^\\[stack\\] ${name} started \\(pid (\\d+)\\)`)));
   const worker = await stack.waitForText(/^\[stack\] kafka-worker started \(pid (\d+)\)/);
   const script = await stack.waitForText(/^\[stack\] Ctrl-C \(or SIGTERM to pid (\d+)\) stops everything/);
-  return [kafka, server, worker, script].map((m) => Number(m[1]));
+  return [kafka, ...serverPids, worker, script].map((m) => Number(m[1]));
 }
 
 describe('npm run stack', () => {
@@ -194,10 +227,13 @@ describe('npm run stack', () => {
         reason: 'tool-error',
       });
       await produceMessages(probe.kafka, 'mcp-jobs.dlq', [letter]);
-      const replay = cli(['dlq', 'replay'], opsEnv);
-      expect((await replay.exited).code, replay.stderr.join('\n')).toBe(0);
-      expect(replay.stderr).toEqual([]);
-      expect(replay.lines.at(-1)).toBe(
+      const listed = npx(['kafka-worker', 'dlq', 'list'], opsEnv);
+      expect(listed.status, listed.stderr).toBe(0);
+      expect(listed.stdout).toContain(replayed.jobID);
+      const replay = npx(['kafka-worker', 'dlq', 'replay'], opsEnv);
+      expect(replay.status, replay.stderr).toBe(0);
+      expect(replay.stderr).toBe('');
+      expect(replay.stdout.trimEnd().split('\n').at(-1)).toBe(
         'replayed 1 dead letter(s) to mcp-jobs; 0 replayed before, 0 filtered out',
       );
       // server-init-example-1 runs the project's own --stdio server inside the default sandbox.
@@ -208,13 +244,27 @@ describe('npm run stack', () => {
           `${jobID} to succeed`,
         );
       }
-      const results = cli(['results'], opsEnv);
-      expect((await results.exited).code, results.stderr.join('\n')).toBe(0);
-      expect(results.lines.some((l) => /succeeded {2}save-note-example-1 {2}tool-call/.test(l))).toBe(true);
-      expect(results.lines.some((l) => /succeeded {2}stack-replayed-1 {2}tool-call/.test(l))).toBe(true);
-      expect(results.lines.some((l) => /succeeded {2}server-init-example-1 {2}server-init/.test(l))).toBe(
-        true,
-      );
+      const results = npx(['kafka-worker', 'results'], opsEnv);
+      expect(results.status, results.stderr).toBe(0);
+      expect(results.stderr).toBe('');
+      const lines = results.stdout.split('\n');
+      expect(lines.some((l) => /succeeded {2}save-note-example-1 {2}tool-call/.test(l))).toBe(true);
+      expect(lines.some((l) => /succeeded {2}stack-replayed-1 {2}tool-call/.test(l))).toBe(true);
+      expect(lines.some((l) => /succeeded {2}server-init-example-1 {2}server-init/.test(l))).toBe(true);
+      const status = npx(['kafka-worker', 'status'], opsEnv);
+      expect(status.status, status.stderr).toBe(0);
+      expect(status.stderr).toBe('');
+      expect(status.stdout).toMatch(/^Group mcp-workers on mcp-jobs: /m);
+      expect(status.stdout).toMatch(/^PARTITION\s+COMMITTED\s+END\s+LAG\s+OWNER$/m);
+      // The bins of package.json, this checkout's build: the version it reports.
+      for (const bin of ['kafka-worker', 'mcp-server']) {
+        const version = npx([bin, '--version'], {});
+        expect({ bin, status: version.status, stdout: version.stdout }).toEqual({
+          bin,
+          status: 0,
+          stdout: `${VERSION}\n`,
+        });
+      }
     } finally {
       await probe.close();
     }
@@ -231,5 +281,72 @@ describe('npm run stack', () => {
     process.kill(pids[3]!, 'SIGTERM');
     await expectStoppedCleanly(stack, pids);
     expectQuiet(stack);
+  });
+
+  it('stops everything on SIGTERM to npm', { timeout: 240_000 }, async () => {
+    const stack = startStack(env);
+    running.push(stack);
+    const pids = await partPids(stack);
+    await stack.waitForText(/^\[stack\] kafka-worker ready/);
+    process.kill(stack.npmPid, 'SIGTERM');
+    await expectStoppedCleanly(stack, [stack.npmPid, ...pids]);
+    expectQuiet(stack);
+  });
+
+  it('--servers 2: two replicas on PostgreSQL behind one worker; a job succeeds and both see its note', {
+    timeout: 240_000,
+  }, async () => {
+    const database = await createTestDatabase(inject('databaseUrl'));
+    try {
+      const port = await freePortPair([Number(env.METRICS_PORT), Number(env.KAFKA_LOCAL_PORT)]);
+      const replicas = [`http://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`];
+      const stack = startStack({ ...env, PORT: String(port), DATABASE_URL: database.url }, [
+        '--servers',
+        '2',
+      ]);
+      running.push(stack);
+      const servers = ['mcp-server-1', 'mcp-server-2'];
+      const pids = await partPids(stack, servers);
+      for (const [i, url] of replicas.entries())
+        await stack.waitForText(new RegExp(`^\\[stack\\] ${servers[i]} ready at ${url}/mcp$`));
+      await stack.waitForText(/^\[stack\] kafka-worker ready/);
+      const started = stack.logs.find((l) => l.name === 'kafka-worker' && l.msg === 'kafka-worker started');
+      expect(started?.servers).toEqual(replicas);
+
+      const enqueue = spawnSync('npm', ['run', 'enqueue', '--', '--file', 'examples/save-note.json'], {
+        cwd: REPO,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, KAFKA_BROKERS: brokers },
+        encoding: 'utf8',
+      });
+      expect(enqueue.status, enqueue.stderr).toBe(0);
+      await waitUntil(
+        () => stack.logs.some((l) => l.jobID === 'save-note-example-1' && l.msg === 'job succeeded'),
+        60_000,
+        'save-note-example-1 to succeed',
+      );
+      // Both replicas serve the note the job saved: they share the one PostgreSQL database.
+      for (const url of replicas) {
+        const { client } = await connectStreamable(url);
+        try {
+          const read = (await client.callTool({
+            name: 'read_note',
+            arguments: { title: 'Kafka worker' },
+          })) as {
+            isError?: boolean;
+            content: Array<{ text?: string }>;
+          };
+          expect(read.isError ?? false, url).toBe(false);
+          expect(JSON.stringify(read.content)).toContain('Saved by a tool-call job');
+        } finally {
+          await client.close();
+        }
+      }
+
+      process.kill(-stack.npmPid, 'SIGINT');
+      await expectStoppedCleanly(stack, pids, servers);
+      expectQuiet(stack);
+    } finally {
+      await database.drop();
+    }
   });
 });
