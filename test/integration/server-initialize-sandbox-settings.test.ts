@@ -37,7 +37,7 @@ const AUTH_TOKEN = `token-${randomUUID()}`;
 /** An env-file secret of the operator's, handed to the child it names and echoed by it. */
 const API_KEY = `key-${randomUUID()}-${randomUUID()}`;
 /** Any piece of the secret this long counts as a leak. */
-const LEAK_WINDOW = 8;
+const LEAK_PIECE_CHARS = 8;
 
 let work: string;
 let servers = 0;
@@ -123,11 +123,11 @@ async function catalogEntry(client: Client, name: string) {
   return entries.find((e) => e.name === name);
 }
 
-/** Every piece of `secret` at least LEAK_WINDOW long found in `text`. */
+/** Every piece of `secret` at least LEAK_PIECE_CHARS long found in `text`. */
 function piecesOf(secret: string, text: string): string[] {
   const found = new Set<string>();
-  for (let i = 0; i + LEAK_WINDOW <= secret.length; i++) {
-    const piece = secret.slice(i, i + LEAK_WINDOW);
+  for (let i = 0; i + LEAK_PIECE_CHARS <= secret.length; i++) {
+    const piece = secret.slice(i, i + LEAK_PIECE_CHARS);
     if (text.includes(piece)) found.add(piece);
   }
   return [...found];
