@@ -8,16 +8,26 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CallToolResultSchema, CreateTaskResultSchema, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema,
+  CreateTaskResultSchema,
+  ErrorCode,
+  McpError,
+  RELATED_TASK_META_KEY,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { requestFingerprint } from '../../src/server/idempotency.ts';
+import { TASK_TOOLS } from '../../src/tasks/kafka-tasks.ts';
+import { decodeJobMessage } from '../../src/worker/envelope.ts';
 import { SANDBOXED_CHILD_PROCESSES, waitForProcesses, waitUntilGone } from '../helpers/host-processes.ts';
 import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
-import { call, textOf } from '../helpers/mcp-suite.ts';
+import { call, EXPECTED_TOOLS, textOf } from '../helpers/mcp-suite.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { createTask, selfServer, taskServerEnv } from '../helpers/tasks.ts';
 import {
   type InProcessWorker,
   KafkaProbe,
+  scrapeMetric,
   startInProcessWorker,
   type TopicWatch,
   tempDir,
@@ -72,6 +82,32 @@ async function outcomeOf(results: TopicWatch, taskId: string) {
   return events.find((e) => e.jobID === taskId);
 }
 
+/** Matches the `took N ms` ending of server_initialize's text. */
+const TOOK_MS = /; took \d+ ms\.$/;
+
+/**
+ * A server_initialize result with its run-specific fields replaced by placeholders, so two runs
+ * of the same input compare equal in everything else (content, isError, every other field of
+ * structuredContent, any _meta). Each field is run-specific for a stated reason, and each must
+ * be there — a normalisation that matches nothing fails instead of hiding a difference:
+ * - structuredContent.durationMs: the wall-clock time of that run's spawn + handshake + listing;
+ * - the `took N ms` at the end of the text block: the same duration, in the text.
+ */
+function normaliseRunSpecific(result: Record<string, unknown>): Record<string, unknown> {
+  const { content, structuredContent } = result as {
+    content: Array<{ type: string; text?: string }>;
+    structuredContent: Record<string, unknown>;
+  };
+  expect(typeof structuredContent.durationMs).toBe('number');
+  expect(content).toHaveLength(1);
+  expect(content[0]?.text).toMatch(TOOK_MS);
+  return {
+    ...result,
+    content: [{ ...content[0], text: content[0]!.text!.replace(TOOK_MS, '; took <durationMs> ms.') }],
+    structuredContent: { ...structuredContent, durationMs: '<durationMs>' },
+  };
+}
+
 describe('MCP Tasks over Kafka', () => {
   const topic = uniqueName('tasks');
   const group = uniqueName('tasks-workers');
@@ -100,19 +136,62 @@ describe('MCP Tasks over Kafka', () => {
   it('declares the tasks capability and lists server_initialize as task-capable, the notes tools not', async () => {
     expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined();
     const { tools } = await client.listTools();
-    expect(tools.find((t) => t.name === 'server_initialize')?.execution?.taskSupport).toBe('optional');
-    expect(tools.find((t) => t.name === 'save_note')?.execution?.taskSupport ?? 'forbidden').toBe(
-      'forbidden',
-    );
-    await expect(
-      client.request(
-        {
-          method: 'tools/call',
-          params: { name: 'save_note', arguments: { title: 'x', content: 'y' }, task: {} },
-        },
+    const optional = tools.filter((t) => t.execution?.taskSupport === 'optional').map((t) => t.name);
+    expect(optional).toEqual([...TASK_TOOLS]);
+    expect(tools.some((t) => t.execution?.taskSupport === 'required')).toBe(false);
+    // Every other tool — the notes tools — is forbidden (absent = forbidden, MCP 2025-11-25).
+    const forbidden = tools.filter((t) => (t.execution?.taskSupport ?? 'forbidden') === 'forbidden');
+    expect(forbidden.map((t) => t.name).sort()).toEqual(EXPECTED_TOOLS.filter((n) => !TASK_TOOLS.has(n)));
+  });
+
+  /**
+   * Valid arguments for each tool that must refuse a task-augmented call, so the refusal — not a
+   * schema error — is what is tested, and "nothing ran" means something for the tools with an
+   * effect. A tool listed as forbidden without an entry here fails the test below: add it.
+   */
+  const refusedTitle = uniqueName('Refused Task');
+  const keptTitle = uniqueName('Kept Note');
+  const REFUSAL_ARGS: Record<string, Record<string, unknown>> = {
+    save_note: { title: refusedTitle, content: 'must not be written' },
+    list_notes: { limit: 5 },
+    read_note: { title: keptTitle },
+    search_notes: { keyword: 'Kept' },
+    delete_note: { title: keptTitle },
+  };
+
+  it('refuses a task-augmented call of every taskSupport-forbidden tool with -32601 and runs nothing', async () => {
+    expect(textOf(await call(client, 'save_note', { title: keptTitle, content: 'stays' }))).toMatch(/saved/);
+    const forbidden = (await client.listTools()).tools
+      .filter((t) => (t.execution?.taskSupport ?? 'forbidden') === 'forbidden')
+      .map((t) => t.name);
+    expect(forbidden.length).toBeGreaterThan(0);
+    expect(Object.keys(REFUSAL_ARGS).sort()).toEqual([...forbidden].sort());
+    const jobsBefore = [...(await probe.ends(topic)).values()].reduce((a, b) => a + b, 0);
+    const tasksBefore = (await client.experimental.tasks.listTasks()).tasks.length;
+    const metrics = `${srv.url}/metrics`;
+    for (const name of forbidden) {
+      const ranBefore = await scrapeMetric(metrics, 'mcp_tool_calls_total', { tool: name });
+      const refused = client.request(
+        { method: 'tools/call', params: { name, arguments: REFUSAL_ARGS[name], task: { ttl: 60_000 } } },
         CreateTaskResultSchema,
-      ),
-    ).rejects.toThrow(/does not support task-augmented calls/);
+      );
+      await expect(refused, name).rejects.toBeInstanceOf(McpError);
+      await expect(refused, name).rejects.toMatchObject({
+        code: ErrorCode.MethodNotFound,
+        message: expect.stringContaining(
+          `Tool ${name} does not support task-augmented calls (execution.taskSupport: forbidden)`,
+        ),
+      });
+      // The tool did not run (the runtime counts every call, whatever its outcome).
+      expect(await scrapeMetric(metrics, 'mcp_tool_calls_total', { tool: name }), name).toBe(ranBefore);
+    }
+    // No task, no job; save_note wrote nothing and delete_note deleted nothing.
+    expect((await client.experimental.tasks.listTasks()).tasks).toHaveLength(tasksBefore);
+    expect([...(await probe.ends(topic)).values()].reduce((a, b) => a + b, 0)).toBe(jobsBefore);
+    expect(await srv.store.getNote(refusedTitle)).toBeUndefined();
+    expect((await srv.store.getNote(keptTitle))?.content).toBe('stays');
+    // The session keeps serving: the same tools answer a plain call.
+    expect(textOf(await call(client, 'read_note', { title: keptTitle }))).toMatch(/stays$/);
   });
 
   it('skips a task cancelled before any worker ran it, and commits its job', async () => {
@@ -132,18 +211,45 @@ describe('MCP Tasks over Kafka', () => {
     expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe('cancelled');
   });
 
-  it('completes a task with the same result a direct call gives', async () => {
-    const task = await createTask(client, selfServer('Task_Direct'));
+  it('completes a task with the same result a direct call gives, run under idempotency key = task id', async () => {
+    const args = selfServer('Task_Direct');
+    const task = await createTask(client, args);
     const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
     expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe('completed');
-    const direct = await call(client, 'server_initialize', selfServer('Task_Direct'));
-    const strip = (r: { structuredContent?: unknown }) => {
-      const { durationMs: _d, ...rest } = r.structuredContent as Record<string, unknown>;
-      return rest;
-    };
+    const direct = await call(client, 'server_initialize', args);
     expect(result.isError).toBeFalsy();
-    expect(strip(result)).toEqual(strip(direct));
     expect(textOf(result)).toMatch(/^Server 'Task_Direct' initialized: mcp-hybrid-notes/);
+    // tasks/result carries the related-task marker the specification requires; nothing else is added.
+    expect(result._meta).toEqual({ [RELATED_TASK_META_KEY]: { taskId: task.taskId } });
+    const { _meta: _related, ...taskResult } = result;
+    expect(normaliseRunSpecific(taskResult)).toEqual(normaliseRunSpecific(direct));
+
+    // The job's idempotency key is the task id. The enqueued envelope: jobID = task id, keyed by it.
+    const written = (
+      await probe.readTopic(topic, (all) => all.some((m) => m.key?.toString() === task.taskId))
+    ).filter((m) => m.key?.toString() === task.taskId);
+    expect(written).toHaveLength(1);
+    expect(decodeJobMessage(written[0]!.value, 1024 * 1024)).toEqual({
+      jobID: task.taskId,
+      jobType: 'tool-call',
+      payload: { tool: 'server_initialize', arguments: args },
+    });
+    // The tool run: the server recorded its result under `<tool>:<key>` with key = task id —
+    // the key the worker's call carried (tool-runtime.ts) — for exactly these arguments, and that
+    // record is the task's stored result.
+    const recorded = await srv.store.getIdempotentResult(`server_initialize:${task.taskId}`);
+    expect(recorded?.fingerprint).toBe(requestFingerprint('server_initialize', args));
+    const record = await srv.store.tasks.get(task.taskId, Date.now());
+    expect(record?.result).toBeDefined();
+    expect(recorded?.result).toEqual(record?.result);
+    // And the worker reported the job under the same id.
+    const event = await outcomeOf(results, task.taskId);
+    expect(event).toMatchObject({
+      jobID: task.taskId,
+      jobType: 'tool-call',
+      status: 'succeeded',
+      attempts: 1,
+    });
   });
 
   it('fails a task with the reason when the tool fails', async () => {
