@@ -5,8 +5,14 @@
  * - the publisher of outcome events and dead letters: every publish it acknowledged is on the
  *   topic, also when a partition leader is killed mid-stream (counted by reading the topic);
  * - commits that resume within seconds when the group coordinator dies (and nothing else does:
- *   the worker's topics live on the two other nodes, so only the coordinator is lost).
+ *   the worker's topics live on the two other nodes, so only the coordinator is lost);
+ * - min.insync.replicas=2 on the worker's topics and the internal ones (offsets, transactions);
+ * - every producer of ours (worker, enqueue CLI, server tasks) asks for acks=all and is idempotent.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalKafka } from '../../scripts/kafka-local.ts';
 import { createKafka } from '../../src/kafka/client.ts';
@@ -14,15 +20,28 @@ import { BatchingPublisher, IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/p
 import { ensureTopics, workerTopicConfigs } from '../../src/kafka/topics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { coordinatorOf, leaderOf, PRODUCTION_SESSION_ENV, startTestCluster } from '../helpers/cluster.ts';
-import { startTestServer } from '../helpers/mcp-server.ts';
+import { connectStreamable, startTestServer } from '../helpers/mcp-server.ts';
+import { spawnEntry } from '../helpers/processes.ts';
+import { selfServer, taskServerEnv } from '../helpers/tasks.ts';
 import {
   KafkaProbe,
+  quietWindow,
   saveNoteJob,
   startInProcessWorker,
+  tempDir,
   uniqueName,
+  WORKER_ENTRY,
   waitUntil,
   workerEnv,
 } from '../helpers/worker-stack.ts';
+
+/** The record batch header kafkajs decodes with every fetched message (not in its typings). */
+interface BatchContext {
+  producerId: string;
+  producerEpoch: number;
+  firstSequence: number;
+}
+const batchOf = (m: KafkaMessage) => (m as KafkaMessage & { batchContext: BatchContext }).batchContext;
 
 /**
  * A dead coordinator is replaced once the controller fences it (broker.session.timeout.ms, 9 s)
@@ -65,15 +84,70 @@ describe('a 3-node Kafka cluster', () => {
         }
       }
     }
-    // The internal offsets topic is created by the first group lookup.
+    // The internal offsets topic is created by the first group lookup, the transaction state
+    // topic by the first transactional producer (as `kafka-worker dlq replay` uses).
     await coordinatorOf(probe.admin, uniqueName('offsets-probe'));
+    const transactional = probe.kafka.producer({
+      transactionalId: uniqueName('txn-state-probe'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await transactional.connect();
+    await (await transactional.transaction()).abort();
+    await transactional.disconnect();
+    // Effective min.insync.replicas (a topic override or the broker default) of the worker's
+    // topics as ensureTopics created them, and of both internal topics.
+    const topic = uniqueName('min-isr');
+    const names = [topic, `${topic}.dlq`, `${topic}.results`];
+    await ensureTopics(
+      probe.admin,
+      workerTopicConfigs(
+        { topic, dlqTopic: names[1]!, resultsTopic: names[2]! },
+        { partitions: 2, replicationFactor: -1 },
+      ),
+      silentLogger(),
+    );
+    const checked = [...names, '__consumer_offsets', '__transaction_state'];
+    await waitUntil(
+      async () => {
+        const { topics } = await probe.admin
+          .fetchTopicMetadata({ topics: ['__transaction_state'] })
+          .catch(() => ({ topics: [] }));
+        return (topics[0]?.partitions ?? []).some((p) => p.leader >= 0);
+      },
+      60_000,
+      '__transaction_state to exist',
+    );
     const configs = await probe.admin.describeConfigs({
       includeSynonyms: false,
-      resources: [{ type: 2, name: '__consumer_offsets', configNames: ['min.insync.replicas'] }],
+      resources: checked.map((name) => ({ type: 2, name, configNames: ['min.insync.replicas'] })),
     });
-    expect(configs.resources[0]?.configEntries[0]?.configValue).toBe('2');
-    const { topics } = await probe.admin.fetchTopicMetadata({ topics: ['__consumer_offsets'] });
-    expect(topics[0]?.partitions.every((p) => p.replicas.length === 3)).toBe(true);
+    const minIsr = Object.fromEntries(
+      configs.resources.map((r) => [r.resourceName, r.configEntries[0]?.configValue]),
+    );
+    expect(minIsr).toEqual(Object.fromEntries(checked.map((name) => [name, '2'])));
+    const brokerConfigs = await probe.admin.describeConfigs({
+      includeSynonyms: false,
+      resources: cluster.nodes.map((n) => ({
+        type: 4,
+        name: String(n.nodeId),
+        configNames: ['transaction.state.log.min.isr', 'min.insync.replicas'],
+      })),
+    });
+    for (const resource of brokerConfigs.resources) {
+      const values = Object.fromEntries(resource.configEntries.map((e) => [e.configName, e.configValue]));
+      expect(values, `broker ${resource.resourceName}`).toEqual({
+        'transaction.state.log.min.isr': '2',
+        'min.insync.replicas': '2',
+      });
+    }
+    const { topics } = await probe.admin.fetchTopicMetadata({ topics: checked });
+    for (const t of topics) {
+      expect(
+        t.partitions.every((p) => p.replicas.length === 3),
+        `${t.name}: replication factor 3`,
+      ).toBe(true);
+    }
   });
 
   it('every acknowledged publish is on the topic when partition leaders stop or die mid-stream', async () => {
@@ -218,6 +292,214 @@ describe('a 3-node Kafka cluster', () => {
       producing = false;
       await producer;
       await worker.stop();
+      await server.stop();
+      if (!node.running) await node.start();
+    }
+  });
+  /**
+   * Every producer of ours writes with acks=all and idempotence — shown by what the broker does.
+   * Topics with min.insync.replicas=3 lose their in-sync quorum when one node dies: the broker
+   * then refuses an acks=all produce (NOT_ENOUGH_REPLICAS) and still accepts an acks=1 one (the
+   * control), so a producer not asking for all in-sync replicas would be acknowledged at once.
+   * Each producer — the worker's outcome events and dead letters, `kafka-worker enqueue`, the
+   * server's task producer — gets nothing acknowledged and writes nothing while the quorum is
+   * missing; once min.insync.replicas is lowered to 2 its retried send lands, and the record
+   * batch the broker stored names a producer id, epoch and sequence, which only an idempotent
+   * (or transactional) producer writes: a plain producer's batch says producer id -1.
+   */
+  it('producers use acks=all and idempotence: nothing is acknowledged without the in-sync quorum', async () => {
+    const base = uniqueName('unmet');
+    const group = `${base}-workers`;
+    const control = `${base}-control`;
+    const jobs = `${base}-jobs`;
+    const enqueued = `${base}-enqueued`;
+    const tasks = `${base}-tasks`;
+    const unmet = [control, `${jobs}.dlq`, `${jobs}.results`, enqueued, tasks];
+    const minIsr = (value: string) => [{ name: 'min.insync.replicas', value }];
+    await ensureTopics(
+      probe.admin,
+      [
+        // Every topic a producer below would otherwise create while a node is down (RF 3 cannot be placed then).
+        ...[jobs, `${enqueued}.dlq`, `${enqueued}.results`, `${tasks}.dlq`, `${tasks}.results`].map(
+          (topic) => ({ topic, numPartitions: 1, replicationFactor: -1 }),
+        ),
+        ...unmet.map((topic) => ({
+          topic,
+          numPartitions: 1,
+          replicationFactor: -1,
+          configEntries: minIsr('3'),
+        })),
+      ],
+      silentLogger(),
+    );
+    const total = async (topic: string) =>
+      [...(await probe.ends(topic)).values()].reduce((sum, end) => sum + end, 0);
+    // The victim is neither the worker group's coordinator nor the leader of the jobs topic.
+    const coordinator = await coordinatorOf(probe.admin, group);
+    const jobsLeader = await leaderOf(probe.admin, jobs, 0);
+    const node = cluster.nodes.find((n) => n.nodeId !== coordinator && n.nodeId !== jobsLeader)!;
+    const server = await startTestServer(
+      taskServerEnv(cluster.brokers.join(','), tasks, { MCP_STATELESS: 'true' }),
+    );
+    let worker: Awaited<ReturnType<typeof startInProcessWorker>> | undefined;
+    let cli: ReturnType<typeof spawnEntry> | undefined;
+    let cliExited = false;
+    try {
+      await node.kill('SIGKILL');
+      await waitUntil(
+        async () => {
+          const { topics } = await probe.admin.fetchTopicMetadata({ topics: unmet });
+          return topics.every((t) => t.partitions.every((p) => p.isr.length === 2));
+        },
+        60_000,
+        'the in-sync replica sets to shrink to two',
+        250,
+      );
+
+      // The control: acks=all refused, acks=1 accepted, and a plain producer's batch names no producer.
+      const plain = probe.kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 0 } });
+      await plain.connect();
+      try {
+        // Until the leader has applied the shrunk ISR it may still take an acks=all write and wait
+        // for the dead follower (the send then times out): ask until the broker refuses it.
+        await waitUntil(
+          () =>
+            plain.send({ topic: control, acks: -1, timeout: 3_000, messages: [{ value: 'all' }] }).then(
+              () => {
+                throw new Error('an acks=all send was acknowledged without the in-sync quorum');
+              },
+              (err: unknown) => /in-sync replicas/i.test(String(err)),
+            ),
+          60_000,
+          'the leader to refuse acks=all (NOT_ENOUGH_REPLICAS)',
+          500,
+        );
+        await plain.send({ topic: control, acks: 1, messages: [{ value: 'leader only' }] });
+      } finally {
+        await plain.disconnect();
+      }
+      // (Acknowledged, not yet visible: the high watermark does not advance while the ISR is
+      // below min.insync.replicas — Kafka 4, KIP-966. So below, "nothing acknowledged" is what
+      // tells the producers apart; "nothing on the topic" only adds to it.)
+
+      // The worker: the job runs, its outcome event and the poison message's dead letter are refused.
+      worker = await startInProcessWorker(
+        workerEnv({ brokers: cluster.brokers.join(','), topic: jobs, group, serverUrl: server.url }),
+      );
+      const job = saveNoteJob(uniqueName('unmet-job'), uniqueName('Unmet Note'));
+      await probe.produceJobs(jobs, [job]);
+      await probe.produce(jobs, [{ key: 'poison', value: 'not json' }]);
+      await waitUntil(
+        async () => (await server.store.getNote(job.payload.arguments.title)) !== undefined,
+        60_000,
+        'the job to run',
+      );
+      // kafkajs retries a refused send for about 30 s (KAFKA_RETRY) before the publisher sees it.
+      await waitUntil(
+        () => /in-sync replicas/i.test(worker?.worker.publishHealth().reason ?? ''),
+        120_000,
+        'the publisher to report the refused sends',
+        250,
+      );
+      const ready = await fetch(`${worker.http.url}/ready`);
+      expect(ready.status).toBe(503);
+
+      // kafka-worker enqueue: it logs each refused attempt (at debug) and does not return.
+      const file = join(tempDir(), 'jobs.json');
+      const cliJobs = [
+        saveNoteJob(uniqueName('enqueued'), 'one'),
+        saveNoteJob(uniqueName('enqueued'), 'two'),
+      ];
+      writeFileSync(file, JSON.stringify(cliJobs));
+      cli = spawnEntry(
+        WORKER_ENTRY,
+        ['enqueue', '--file', file],
+        workerEnv({
+          brokers: cluster.brokers.join(','),
+          topic: enqueued,
+          group: `${base}-unused`,
+          serverUrl: server.url,
+          extra: { LOG_LEVEL: 'debug' },
+        }),
+        'stderr',
+      );
+      let cliOut = '';
+      cli.child.stdout?.on('data', (chunk) => {
+        cliOut += String(chunk);
+      });
+      const cliExit = cli.exited.finally(() => {
+        cliExited = true;
+      });
+
+      // The server: the task record is written first, then the job — whose send is refused.
+      let answered = false;
+      const { client } = await connectStreamable(server.url);
+      const created = client
+        .request(
+          {
+            method: 'tools/call',
+            params: { name: 'server_initialize', arguments: selfServer('Unmet_Quorum'), task: {} },
+          },
+          CreateTaskResultSchema,
+          { timeout: 120_000 },
+        )
+        .finally(() => {
+          answered = true;
+        });
+      await cli.waitForLog((l) => /in-sync replicas/i.test(JSON.stringify(l)), 60_000);
+      await waitUntil(
+        async () => (await server.store.tasks.list('anonymous', Date.now(), 10)).tasks.length === 1,
+        30_000,
+        'the task record',
+      );
+
+      // Nothing acknowledged, nothing written, nothing committed.
+      await quietWindow();
+      expect(answered).toBe(false);
+      expect(cliExited).toBe(false);
+      for (const topic of unmet.filter((t) => t !== control)) expect(await total(topic), topic).toBe(0);
+      expect([...(await probe.committed(group, jobs)).values()].every((offset) => offset <= 0)).toBe(true);
+
+      // The quorum is back (two of three now suffice): every retried send lands, idempotently.
+      await probe.admin.alterConfigs({
+        validateOnly: false,
+        resources: unmet.map((name) => ({ type: 2, name, configEntries: minIsr('2') })),
+      });
+      const { task } = await created;
+      expect(task.status).toBe('working');
+      await client.close();
+      expect((await cliExit).code).toBe(0);
+      expect(cliOut).toContain(`enqueued 2 job(s) to ${enqueued}`);
+      await waitUntil(() => probe.committedAtEnd(group, jobs), 120_000, 'the jobs committed');
+      await waitUntil(() => worker?.worker.publishHealth().ok === true, 30_000, 'publishing healthy again');
+
+      // Read back once the node is back: a new consumer group (the reads below) may not find a
+      // coordinator that kafkajs can reach while a node is dead.
+      await node.start();
+
+      const written = async (topic: string, count: number) => {
+        const messages = await probe.readTopic(topic, (all) => all.length >= count);
+        expect(messages.length, topic).toBe(count);
+        for (const m of messages) {
+          const batch = batchOf(m);
+          expect(BigInt(batch.producerId), `${topic}: producer id`).toBeGreaterThanOrEqual(0n);
+          expect(batch.producerEpoch, `${topic}: producer epoch`).toBeGreaterThanOrEqual(0);
+          expect(batch.firstSequence, `${topic}: first sequence`).toBeGreaterThanOrEqual(0);
+        }
+        return messages.map((m) => String(m.key));
+      };
+      expect((await written(`${jobs}.results`, 2)).sort()).toEqual([job.jobID, 'poison'].sort());
+      expect(await written(`${jobs}.dlq`, 1)).toEqual(['poison']);
+      expect(await written(enqueued, 2)).toEqual(cliJobs.map((j) => j.jobID));
+      expect(await written(tasks, 1)).toEqual([task.taskId]);
+      // The control's batch, from a plain producer: producer id -1 — the check above can fail.
+      const leaderOnly = (
+        await probe.readTopic(control, (all) => all.some((m) => String(m.value) === 'leader only'))
+      ).find((m) => String(m.value) === 'leader only');
+      expect(batchOf(leaderOnly!).producerId).toBe('-1');
+    } finally {
+      if (cli && !cliExited) cli.child.kill('SIGKILL');
+      await worker?.stop();
       await server.stop();
       if (!node.running) await node.start();
     }
