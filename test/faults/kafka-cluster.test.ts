@@ -46,9 +46,11 @@ const batchOf = (m: KafkaMessage) => (m as KafkaMessage & { batchContext: BatchC
 /**
  * A dead coordinator is replaced once the controller fences it (broker.session.timeout.ms, 9 s)
  * and the new one has loaded the group; commits must follow within this. Without the failover
- * (src/kafka/coordinator-failover.ts) they wait for the session timeout (30 s) and a rejoin.
+ * (src/kafka/coordinator-failover.ts) they wait for the session timeout (30 s) and a rejoin
+ * (88 s measured before the fix). The bound is that floor: with the failover, 10-21 s were
+ * measured on a 2-core machine at load averages of 20-40; 20 s was exceeded once there.
  */
-const COMMITS_RESUME_WITHIN_MS = 20_000;
+const COMMITS_RESUME_WITHIN_MS = 30_000;
 
 describe('a 3-node Kafka cluster', () => {
   let cluster: LocalKafka;
