@@ -1,8 +1,9 @@
 /**
  * The one place that reads McpServer's private state (SDK v1). The SDK keeps its registered
- * tools private; unknown-tool.ts (which tools exist) and tasks/augment.ts (a task tool's input
- * schema) both need them. Reading them here keeps the cast, and the check that they are still
- * where they were, in one spot: a future SDK that moves them fails here, at server construction.
+ * tools and its request-handler map private; unknown-tool.ts (which tools exist, and the
+ * tools/call handler it guards) and tasks/augment.ts (a task tool's input schema) need them.
+ * Reading them here keeps the casts, and the checks that they are still where they were, in one
+ * spot: a future SDK that moves them fails here, at server construction.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
@@ -17,4 +18,19 @@ export function registeredTools(server: McpServer): RegisteredTools {
     throw new Error('the SDK no longer exposes McpServer._registeredTools as expected');
   }
   return tools;
+}
+
+/** A request handler as the SDK's Protocol stores it: the raw request, before schema parsing. */
+export type RawRequestHandler = (
+  request: { params?: Record<string, unknown> },
+  extra: unknown,
+) => Promise<unknown>;
+
+/** The low-level Server's handler map (method → handler), live: replacing an entry takes effect. */
+export function requestHandlers(server: McpServer): Map<string, RawRequestHandler> {
+  const handlers = (server.server as unknown as { _requestHandlers?: unknown })._requestHandlers;
+  if (!(handlers instanceof Map)) {
+    throw new Error('the SDK no longer exposes Server._requestHandlers as expected');
+  }
+  return handlers as Map<string, RawRequestHandler>;
 }

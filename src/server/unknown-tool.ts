@@ -5,27 +5,20 @@
  *
  * The guard sits in front of the tools/call handler McpServer installed: a known tool goes
  * straight to it (no second validation pass); an unknown one is refused before it. The SDK
- * keeps both the handler map and the registered tools private, so this module reads them
- * from the instance and fails at server construction — loudly, and in every test — if a
- * future SDK moves them.
+ * keeps both the handler map and the registered tools private; sdk-internals.ts reads them
+ * and fails at server construction — loudly, and in every test — if a future SDK moves them.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { registeredTools } from './sdk-internals.ts';
-
-type RawHandler = (request: { params?: { name?: unknown } }, extra: unknown) => Promise<unknown>;
-
-interface SdkInternals {
-  server: { _requestHandlers?: Map<string, RawHandler> };
-}
+import { registeredTools, requestHandlers } from './sdk-internals.ts';
 
 /** Call after every tool is registered. */
 export function rejectUnknownTools(server: McpServer): void {
   const tools = registeredTools(server);
-  const handlers = (server as unknown as SdkInternals).server._requestHandlers;
-  const callTool = handlers?.get('tools/call');
-  if (!(handlers instanceof Map) || !callTool) {
-    throw new Error('rejectUnknownTools: the SDK no longer exposes McpServer tool dispatch as expected');
+  const handlers = requestHandlers(server);
+  const callTool = handlers.get('tools/call');
+  if (!callTool) {
+    throw new Error('rejectUnknownTools: no tools/call handler (call it after the tools are registered)');
   }
   handlers.set('tools/call', (request, extra) => {
     const name = request.params?.name;
