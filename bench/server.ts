@@ -1,174 +1,344 @@
 /**
- * bench:server — throughput and latency of the MCP server over Streamable HTTP, next to a
- * bare Express JSON echo measured in the same run on the same machine, then search_notes
- * latency at 1k/10k/100k notes on SQLite and PostgreSQL. Prints markdown tables.
+ * bench:server — throughput and latency of the MCP server over Streamable HTTP, next to the
+ * baselines measured in the same run on the same machine, as one table:
+ *   - a bare Express JSON echo (bench/echo-server.ts),
+ *   - the bare SDK stateful pattern and the bare SDK stateless pattern (bench/sdk-server.ts,
+ *     built as the SDK's examples are, one trivial tool),
+ *   - our server (src/bin/mcp-server.ts, SQLite, 1,000 notes) with stateful sessions and with
+ *     MCP_STATELESS=true, for read_note, save_note (a new title each call) and search_notes.
+ * Then search_notes latency at 1k/10k/100k notes on SQLite and PostgreSQL (bench/search.ts).
  *
- *   npm run bench:server                 # full run
- *   BENCH_SECONDS=3 npm run bench:server # shorter windows
+ *   npm run bench:server
+ *   BENCH_SECONDS=10 BENCH_WARMUP_SECONDS=3 BENCH_CONNECTIONS=50 npm run bench:server
+ *   BENCH_ROUNDS=3 npm run bench:server      # every target in turn, three times; medians
+ *   BENCH_TARGETS=echo,sdk-stateful,stateful npm run bench:server   # a subset
  *   BENCH_SKIP_SEARCH=1 npm run bench:server
+ *   BENCH_SERVER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # profile our server
  *
- * The server and the echo run as separate processes; the load generator is this process.
- * Both targets are driven the same way — plain HTTP POSTs of JSON-RPC with fetch — so the
- * comparison measures the servers, not the clients: for MCP, each client opens its own
- * Streamable HTTP session (initialize, Mcp-Session-Id) and sends tools/call requests on it.
- * One more row drives read_note through the official SDK Client, whose own per-call cost
- * (validation, SSE parsing) is on the client side of this machine's two cores.
+ * Each server runs in its own process, one at a time, on loopback. The load generator is
+ * autocannon (bench/load.ts) in a process of its own, so neither this process nor the
+ * generator shares the server's event loop; the table reports the generator's CPU use and the
+ * server's over each measured window, so a saturated generator would show.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { spawnEntry } from '../test/helpers/processes.ts';
-import { closedLoop, type LoadResult, table } from './lib.ts';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import { type Spawned, spawnEntry } from '../test/helpers/processes.ts';
+import { table } from './lib.ts';
+import { type LoadBody, type LoadResult, type LoadSpec, SAVE_CONTENT } from './load.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const WINDOW = { durationMs: SECONDS * 1000, warmupMs: 1000 };
-const CONCURRENCY = [1, 50];
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+/** Every target once per round, in turn, so a change in the machine's load hits them alike; medians are printed. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const SEED_NOTES = 1000;
+const ALL_TARGETS = ['echo', 'sdk-stateful', 'sdk-stateless', 'stateful', 'stateless'] as const;
+type Target = (typeof ALL_TARGETS)[number];
+const TARGETS = new Set<Target>(
+  (process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()) as Target[] | undefined) ?? ALL_TARGETS,
+);
+const OUR_TOOLS = ['read_note', 'save_note', 'search_notes'] as const;
 
-interface RawSession {
-  callTool(name: string, args: Record<string, unknown>): Promise<unknown>;
+const MCP_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': LATEST_PROTOCOL_VERSION,
+};
+
+interface Row {
+  name: string;
+  /** Which bare SDK row this one compares with. */
+  sdk?: 'sdk-stateful' | 'sdk-stateless';
+  r: LoadResult;
+  toolErrors?: number;
 }
 
-/** A minimal Streamable HTTP client: one session, JSON-RPC over fetch, SSE or JSON replies. */
-async function openRawSession(baseUrl: string): Promise<RawSession> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': '2025-06-18',
+/** Runs bench/load.ts in its own process and returns its figures. */
+function measure(
+  spec: Omit<LoadSpec, 'connections' | 'seconds' | 'warmupSeconds' | 'tag'>,
+): Promise<LoadResult> {
+  const full: LoadSpec = {
+    ...spec,
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    tag: `${process.pid}-${Date.now()}`,
   };
-  let id = 0;
-  const post = async (message: object): Promise<Response> => {
-    const res = await fetch(`${baseUrl}/mcp`, { method: 'POST', headers, body: JSON.stringify(message) });
-    if (res.status >= 400) throw new Error(`HTTP ${res.status}`);
-    return res;
-  };
-  const rpc = async (method: string, params: object): Promise<Record<string, unknown>> => {
-    const res = await post({ jsonrpc: '2.0', id: ++id, method, params });
-    const text = await res.text();
-    const json = res.headers.get('content-type')?.startsWith('text/event-stream')
-      ? (text.split('\n').find((l) => l.startsWith('data: ')) ?? '').slice(6)
-      : text;
-    const reply = JSON.parse(json) as { result?: Record<string, unknown>; error?: unknown };
-    if (!reply.result || (reply.result as { isError?: boolean }).isError) throw new Error(json);
-    return reply.result;
-  };
-  const init = await fetch(`${baseUrl}/mcp`, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: ++id,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'bench', version: '1' },
-      },
-    }),
+  const child = spawn(process.execPath, [resolve(import.meta.dirname, 'load.ts'), JSON.stringify(full)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await init.text();
-  const sessionId = init.headers.get('mcp-session-id');
-  if (!sessionId) throw new Error('no session id');
-  headers['mcp-session-id'] = sessionId;
-  await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).text();
-  return { callTool: (name, args) => rpc('tools/call', { name, arguments: args }) };
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  return new Promise((resolvePromise, reject) => {
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`load generator exited with ${code}`));
+      else resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
+    });
+  });
 }
 
-async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
-  const server = spawnEntry(resolve(import.meta.dirname, '../src/bin/mcp-server.ts'), [], {
+/** One JSON-RPC message over Streamable HTTP; the reply (JSON or the SSE stream's response), if any. */
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  message: object,
+): Promise<{ reply?: Record<string, unknown>; sessionId: string | null }> {
+  const res = await fetch(`${url}/mcp`, { method: 'POST', headers, body: JSON.stringify(message) });
+  const text = await res.text();
+  if (res.status >= 400) throw new Error(`HTTP ${res.status}: ${text}`);
+  const sessionId = res.headers.get('mcp-session-id');
+  if (res.status === 202) return { sessionId };
+  const json = res.headers.get('content-type')?.startsWith('text/event-stream')
+    ? text
+        .split('\n')
+        .filter((l) => l.startsWith('data: ') && l.includes('"id"'))
+        .map((l) => l.slice(6))
+        .pop()
+    : text;
+  return { reply: JSON.parse(json ?? '') as Record<string, unknown>, sessionId };
+}
+
+async function openSession(url: string): Promise<string> {
+  const { sessionId } = await post(url, MCP_HEADERS, {
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: {
+      protocolVersion: LATEST_PROTOCOL_VERSION,
+      capabilities: {},
+      clientInfo: { name: 'bench', version: '1' },
+    },
+  });
+  if (!sessionId) throw new Error('no Mcp-Session-Id');
+  await post(
+    url,
+    { ...MCP_HEADERS, 'mcp-session-id': sessionId },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+  );
+  return sessionId;
+}
+
+/** Calls a tool once and fails the benchmark unless it succeeds: a fast error is not a result. */
+async function callTool(
+  url: string,
+  sessionId: string | undefined,
+  name: string,
+  args: object,
+): Promise<void> {
+  const headers = sessionId ? { ...MCP_HEADERS, 'mcp-session-id': sessionId } : MCP_HEADERS;
+  const { reply } = await post(url, headers, {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name, arguments: args },
+  });
+  const result = reply?.result as { isError?: boolean } | undefined;
+  if (!result || result.isError) throw new Error(`${name} failed: ${JSON.stringify(reply)}`);
+}
+
+async function toolErrorCount(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('mcp_tool_calls_total{') && line.includes('outcome="error"'))
+      n += Number(line.split(' ').pop());
+  }
+  return n;
+}
+
+async function withProcess<T>(
+  spawned: Spawned,
+  logMsg: string,
+  fn: (url: string, pid: number) => Promise<T>,
+): Promise<T> {
+  try {
+    const url = (await spawned.waitForLog((l) => l.msg === logMsg, 60_000)).url as string;
+    return await fn(url, spawned.child.pid!);
+  } finally {
+    spawned.child.kill('SIGTERM');
+    await spawned.exited;
+  }
+}
+
+const toolArgs = (tool: (typeof OUR_TOOLS)[number]) =>
+  tool === 'read_note'
+    ? { title: 'note 1' }
+    : tool === 'save_note'
+      ? { title: 'bench check', content: SAVE_CONTENT }
+      : { keyword: '#42', limit: 10 };
+
+async function benchOurServer(dir: string, stateless: boolean, rows: Row[]): Promise<void> {
+  const env: Record<string, string> = {
     PORT: '0',
     NOTES_DB: join(dir, 'notes.db'),
     LOG_LEVEL: 'info',
-  });
-  const echo = spawnEntry(resolve(import.meta.dirname, 'echo-server.ts'), [], {});
-  try {
-    const mcpUrl = (await server.waitForLog((l) => l.msg === 'MCP server listening')).url as string;
-    const echoUrl = (await echo.waitForLog((l) => l.msg === 'echo listening')).url as string;
-
-    const sessions: RawSession[] = [];
-    for (let i = 0; i < Math.max(...CONCURRENCY); i++) sessions.push(await openRawSession(mcpUrl));
-    const clients: Client[] = [];
-    for (let i = 0; i < Math.max(...CONCURRENCY); i++) {
-      const c = new Client({ name: `bench-${i}`, version: '1' });
-      await c.connect(new StreamableHTTPClientTransport(new URL(`${mcpUrl}/mcp`)));
-      clients.push(c);
+    MCP_STATELESS: String(stateless),
+    ...(process.env.BENCH_SERVER_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS }),
+  };
+  const server = spawnEntry(resolve(import.meta.dirname, '../src/bin/mcp-server.ts'), [], env);
+  await withProcess(server, 'MCP server listening', async (url, pid) => {
+    const sessions = stateless
+      ? undefined
+      : await Promise.all(Array.from({ length: CONNECTIONS }, () => openSession(url)));
+    const at = (i: number) => sessions?.[i % sessions.length];
+    // Seed once (the stateless run reuses the file); save_note overwrites titles that exist.
+    for (let i = 0; i < SEED_NOTES; i += 50) {
+      await Promise.all(
+        Array.from({ length: Math.min(50, SEED_NOTES - i) }, (_, j) =>
+          callTool(url, at(j), 'save_note', { title: `note ${i + j}`, content: `${SAVE_CONTENT} #${i + j}` }),
+        ),
+      );
     }
-    const body = 'Discussed Q1 roadmap. Action items: review budget, schedule follow-up. '.repeat(4);
-    for (let i = 0; i < SEED_NOTES; i++) {
-      await clients[0]!.callTool({
-        name: 'save_note',
-        arguments: { title: `note ${i}`, content: `${body} #${i}` },
+    for (const tool of OUR_TOOLS) {
+      await callTool(url, at(0), tool, toolArgs(tool));
+      const before = await toolErrorCount(url);
+      const body: LoadBody = { kind: 'tool', tool, seedNotes: SEED_NOTES };
+      const r = await measure({
+        url: `${url}/mcp`,
+        headers: MCP_HEADERS,
+        body,
+        serverPid: pid,
+        ...(sessions && { sessions }),
+      });
+      rows.push({
+        name: `ours ${stateless ? 'stateless' : 'stateful'}: ${tool}`,
+        sdk: stateless ? 'sdk-stateless' : 'sdk-stateful',
+        r,
+        toolErrors: (await toolErrorCount(url)) - before,
       });
     }
+  });
+}
 
-    const rows: Array<Array<string | number>> = [];
-    const record = (what: string, concurrency: number, r: LoadResult, echoRate?: number) =>
-      rows.push([
-        what,
-        concurrency,
-        r.perSecond,
+async function benchSdk(mode: 'stateful' | 'stateless', rows: Row[]): Promise<void> {
+  const server = spawnEntry(resolve(import.meta.dirname, 'sdk-server.ts'), [mode], {});
+  await withProcess(server, 'sdk server listening', async (url, pid) => {
+    const sessions =
+      mode === 'stateful'
+        ? await Promise.all(Array.from({ length: CONNECTIONS }, () => openSession(url)))
+        : undefined;
+    await callTool(url, sessions?.[0], 'greet', { name: 'check' });
+    const r = await measure({
+      url: `${url}/mcp`,
+      headers: MCP_HEADERS,
+      body: { kind: 'tool', tool: 'greet' },
+      serverPid: pid,
+      ...(sessions && { sessions }),
+    });
+    rows.push({ name: `bare SDK ${mode} (greet)`, r });
+  });
+}
+
+async function benchEcho(rows: Row[]): Promise<void> {
+  const echo = spawnEntry(resolve(import.meta.dirname, 'echo-server.ts'), [], {});
+  await withProcess(echo, 'echo listening', async (url, pid) => {
+    const r = await measure({
+      url: `${url}/echo`,
+      headers: { 'content-type': 'application/json' },
+      body: { kind: 'echo' },
+      serverPid: pid,
+    });
+    rows.push({ name: 'bare Express JSON echo', r });
+  });
+}
+
+/** Per target, the median of each figure over the rounds (errors: the sum). */
+function medianRows(rounds: Row[][]): Row[] {
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  };
+  return (rounds[0] ?? []).map((first, i) => {
+    const all = rounds.map((rows) => rows[i]!);
+    const of = (f: (r: LoadResult) => number) => median(all.map((row) => f(row.r)));
+    return {
+      ...first,
+      r: {
+        requests: of((r) => r.requests),
+        perSecond: of((r) => r.perSecond),
+        p50Ms: of((r) => r.p50Ms),
+        p99Ms: of((r) => r.p99Ms),
+        failures: all.reduce((n, row) => n + row.r.failures, 0),
+        generatorCpuPct: of((r) => r.generatorCpuPct),
+        serverCpuPct: of((r) => r.serverCpuPct ?? 0),
+      },
+      toolErrors: all.reduce((n, row) => n + (row.toolErrors ?? 0), 0),
+    };
+  });
+}
+
+function report(rows: Row[], started: Date, loadBefore: number[]): void {
+  const echo = rows.find((r) => r.name === 'bare Express JSON echo')?.r;
+  const sdk = {
+    'sdk-stateful': rows.find((r) => r.name.startsWith('bare SDK stateful'))?.r,
+    'sdk-stateless': rows.find((r) => r.name.startsWith('bare SDK stateless'))?.r,
+  };
+  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '');
+  const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
+  console.log(
+    `\n### Streamable HTTP, ${CONNECTIONS} connections, ${SECONDS} s per row after ${WARMUP_SECONDS} s warm-up, ${ROUNDS === 1 ? 'one round' : `median of ${ROUNDS} rounds`}\n\n` +
+      `${started.toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · Node ${process.version} · ` +
+      `load average before ${load(loadBefore)}, after ${load(loadavg())}\n`,
+  );
+  console.log(
+    table(
+      [
+        'target',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'vs echo',
+        'vs bare SDK',
+        'p99 vs echo',
+        'server CPU',
+        'generator CPU',
+        'errors',
+      ],
+      rows.map(({ name, sdk: which, r, toolErrors }) => [
+        name,
+        Math.round(r.perSecond),
         r.p50Ms,
         r.p99Ms,
-        r.errors,
-        echoRate ? `${((100 * r.perSecond) / echoRate).toFixed(0)}%` : '',
-      ]);
+        ratio(r.perSecond, echo?.perSecond),
+        which ? ratio(r.perSecond, sdk[which]?.perSecond) : '',
+        ratio(r.p99Ms, echo?.p99Ms),
+        `${Math.round(r.serverCpuPct ?? 0)}%`,
+        `${Math.round(r.generatorCpuPct)}%`,
+        r.failures + (toolErrors ?? 0),
+      ]),
+    ),
+  );
+}
 
-    for (const concurrency of CONCURRENCY) {
-      const echoBody = JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'tools/call',
-        params: { name: 'read_note', arguments: { title: 'note 1' } },
-      });
-      const e = await closedLoop(
-        concurrency,
-        async () => {
-          const res = await fetch(`${echoUrl}/echo`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: echoBody,
-          });
-          await res.json();
-        },
-        WINDOW,
-      );
-      record('bare Express JSON echo', concurrency, e);
-      const ops: Array<[string, (w: number, i: number) => Promise<unknown>]> = [
-        [
-          'read_note',
-          (w, i) => sessions[w]!.callTool('read_note', { title: `note ${(w * 7 + i) % SEED_NOTES}` }),
-        ],
-        [
-          'save_note',
-          (w, i) => sessions[w]!.callTool('save_note', { title: `bench ${w}-${i % 100}`, content: body }),
-        ],
-        ['search_notes', (w) => sessions[w]!.callTool('search_notes', { keyword: '#42', limit: 10 })],
-        [
-          'read_note (SDK Client)',
-          (w, i) =>
-            clients[w]!.callTool({
-              name: 'read_note',
-              arguments: { title: `note ${(w * 7 + i) % SEED_NOTES}` },
-            }),
-        ],
-      ];
-      for (const [name, op] of ops)
-        record(name, concurrency, await closedLoop(concurrency, op, WINDOW), e.perSecond);
+async function main(): Promise<void> {
+  const started = new Date();
+  const loadBefore = loadavg();
+  const rounds: Row[][] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'bench-server-'));
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const rows: Row[] = [];
+      if (TARGETS.has('echo')) await benchEcho(rows);
+      if (TARGETS.has('sdk-stateful')) await benchSdk('stateful', rows);
+      if (TARGETS.has('sdk-stateless')) await benchSdk('stateless', rows);
+      if (TARGETS.has('stateful')) await benchOurServer(dir, false, rows);
+      if (TARGETS.has('stateless')) await benchOurServer(dir, true, rows);
+      rounds.push(rows);
+      if (ROUNDS > 1)
+        console.error(
+          `round ${round + 1}/${ROUNDS}: ${rows.map((r) => `${r.name} ${Math.round(r.r.perSecond)}/s`).join(', ')}`,
+        );
     }
-    await Promise.all(clients.map((c) => c.close()));
-    // Sessions opened with raw HTTP are closed by the server's shutdown below.
-
-    console.log(`\n### MCP server over Streamable HTTP (${SECONDS}s windows, ${SEED_NOTES} notes, SQLite)\n`);
-    console.log(table(['operation', 'clients', 'calls/s', 'p50 ms', 'p99 ms', 'errors', 'vs echo'], rows));
   } finally {
-    server.child.kill('SIGTERM');
-    echo.child.kill('SIGTERM');
-    await Promise.all([server.exited, echo.exited]);
     rmSync(dir, { recursive: true, force: true });
   }
+  const rows = medianRows(rounds);
+  report(rows, started, loadBefore);
 
   if (!process.env.BENCH_SKIP_SEARCH) {
     const { benchSearch } = await import('./search.ts');
