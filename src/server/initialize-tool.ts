@@ -68,6 +68,11 @@ function reportStage(name: string, ctx: ToolContext): (event: InitializeStage) =
   };
 }
 
+const inputSchema = z.object({
+  name: serverNameSchema.describe('Name of the server: the key of its mcpServers entry'),
+  config: mcpServerEntrySchema.describe('The mcpServers entry: {command, args?, env?, envFile?}'),
+});
+
 const outputSchema = z.object({
   name: z.string(),
   status: z.enum(['ready', 'failed']),
@@ -94,10 +99,7 @@ export function registerInitializeTool(server: McpServer, deps: InitializeToolDe
         'When the server declares the tasks capability, call it as a task (params.task) and the job is ' +
         'queued on Kafka for the workers: it can take up to the init timeout, so a client need not hold ' +
         'the connection. It is the only task-capable tool: the notes tools finish in milliseconds.',
-      inputSchema: z.object({
-        name: serverNameSchema.describe('Name of the server: the key of its mcpServers entry'),
-        config: mcpServerEntrySchema.describe('The mcpServers entry: {command, args?, env?, envFile?}'),
-      }),
+      inputSchema,
       outputSchema,
       annotations: { idempotentHint: true, openWorldHint: true },
     },

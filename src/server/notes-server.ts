@@ -9,6 +9,7 @@
  * nothing could ever reach its client after the response.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
@@ -19,7 +20,7 @@ import { installClientLogLevel } from './client-log.ts';
 import { type CompletionTable, registerCompletions, resourceRef, titleCompleter } from './completion.ts';
 import type { ServerInitializer } from './initialize/initializer.ts';
 import { registerInitializeTool } from './initialize-tool.ts';
-import { registerNotesTools } from './notes-tools.ts';
+import { notesToolSchemas, registerNotesTools } from './notes-tools.ts';
 import type { ResourceChangeHub } from './notifications.ts';
 import { promptCompletions, registerPrompts } from './prompts.ts';
 import { NOTE_TEMPLATE, registerResources } from './resources.ts';
@@ -50,9 +51,17 @@ const INSTRUCTIONS =
   'changes). Prompts: summarise_notes, note_to_checklist. server_initialize starts an allowed stdio MCP ' +
   'server from an mcpServers entry, catalogs its tools (servers://catalog) and stops it.';
 
-/** Returns a factory: stateless HTTP builds one server per request, the others one per session. */
+/**
+ * Returns a factory: stateless HTTP builds one server per request, the others one per session.
+ * What does not depend on the session — tool schemas, the JSON Schema validator, the completion
+ * table — is built here, once, so a server costs little to build (stateless mode builds one per
+ * request).
+ */
 export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFactory {
   const runtime = createToolRuntime({ store: deps.store, logger: deps.logger, metrics: deps.metrics });
+  const toolSchemas = notesToolSchemas(deps.limits.maxContentBytes);
+  // The SDK builds an Ajv instance (with formats) per Server unless given one: milliseconds each.
+  const jsonSchemaValidator = new AjvJsonSchemaValidator();
   const completions: CompletionTable = new Map([
     [resourceRef(NOTE_TEMPLATE), { title: titleCompleter(deps.store) }],
     ...promptCompletions(deps.store),
@@ -70,17 +79,14 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
           ...(deps.tasks && { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }),
         },
         instructions: INSTRUCTIONS,
+        jsonSchemaValidator,
         ...(deps.tasks && { taskStore: deps.tasks.taskStore }),
       },
     );
     // Before any tool: it wraps the tools/call and tools/list handlers the first registerTool installs.
     const tasks = deps.tasks && enableKafkaTasks(server, deps.tasks.hooks);
     const session = runtime.forSession(installClientLogLevel(server));
-    registerNotesTools(server, {
-      store: deps.store,
-      runtime: session,
-      maxContentBytes: deps.limits.maxContentBytes,
-    });
+    registerNotesTools(server, { store: deps.store, runtime: session, schemas: toolSchemas });
     registerInitializeTool(server, { initializer: deps.initializer, runtime: session });
     tasks?.assertInstalled();
     // In front of the (task-wrapped) tools/call handler: an unknown tool is refused first.

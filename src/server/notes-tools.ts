@@ -21,7 +21,8 @@ import { type ToolContext, type ToolRuntime, toolError } from './tool-runtime.ts
 export interface NotesToolsDeps {
   store: NotesStore;
   runtime: ToolRuntime;
-  maxContentBytes: number;
+  /** From notesToolSchemas, built once and shared by every server. */
+  schemas: NotesToolSchemas;
 }
 
 export const MAX_TITLE_LENGTH = 200;
@@ -63,18 +64,11 @@ function notFound(ctx: ToolContext, title: string): CallToolResult {
   return toolError(noteNotFoundText(title));
 }
 
-export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): void {
-  const { store, runtime } = deps;
-  const maxBytes = deps.maxContentBytes;
-
-  server.registerTool(
-    'save_note',
-    {
-      title: 'Save note',
-      description:
-        'Save a note with a title and content. Saving to an existing title replaces its content ' +
-        '(the original creation date is kept).',
-      inputSchema: z.object({
+/** The tools' zod schemas: built once per factory, not once per server (stateless mode builds a server per request). */
+export function notesToolSchemas(maxBytes: number) {
+  return {
+    save: {
+      input: z.object({
         title: titleSchema.describe('The title of the note (used as identifier), 1-200 characters'),
         content: z
           .string({ error: 'content must be a string' })
@@ -84,12 +78,65 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
           .refine(NO_NUL, { error: 'content must not contain NUL characters (U+0000)' })
           .describe('The content of the note'),
       }),
-      outputSchema: z.object({
+      output: z.object({
         title: z.string(),
         created: z.boolean().describe('true when the note is new, false when it replaced one'),
         createdAt: z.string(),
         updatedAt: z.string(),
       }),
+    },
+    list: {
+      input: z.object({
+        limit: limitSchema(`How many notes to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_LIST_LIMIT})`),
+        cursor: z.string().max(1024).optional().describe('The nextCursor of a previous list_notes call'),
+      }),
+      output: z.object({
+        notes: z.array(noteSummarySchema),
+        nextCursor: z.string().optional(),
+      }),
+    },
+    read: {
+      input: z.object({ title: titleSchema.describe('The title of the note to read') }),
+      output: z.object({
+        title: z.string(),
+        content: z.string(),
+        createdAt: z.string(),
+        updatedAt: z.string(),
+      }),
+    },
+    search: {
+      input: z.object({
+        keyword: keywordSchema.describe('The keyword to search for (case-insensitive)'),
+        limit: limitSchema(
+          `Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`,
+        ),
+      }),
+      output: z.object({
+        keyword: z.string(),
+        notes: z.array(noteSummarySchema),
+        truncated: z.boolean().describe('true when more notes matched than limit'),
+      }),
+    },
+    delete: {
+      input: z.object({ title: titleSchema.describe('The title of the note to delete') }),
+      output: z.object({ title: z.string(), deleted: z.literal(true) }),
+    },
+  };
+}
+export type NotesToolSchemas = ReturnType<typeof notesToolSchemas>;
+
+export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): void {
+  const { store, runtime, schemas } = deps;
+
+  server.registerTool(
+    'save_note',
+    {
+      title: 'Save note',
+      description:
+        'Save a note with a title and content. Saving to an existing title replaces its content ' +
+        '(the original creation date is kept).',
+      inputSchema: schemas.save.input,
+      outputSchema: schemas.save.output,
       annotations: { idempotentHint: true, destructiveHint: false },
     },
     runtime.instrument('save_note', async ({ title, content }, ctx) => {
@@ -112,14 +159,8 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       description:
         'List saved notes with their titles and creation dates, newest first. ' +
         'Results are paginated: when nextCursor is returned, call again with it for more.',
-      inputSchema: z.object({
-        limit: limitSchema(`How many notes to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_LIST_LIMIT})`),
-        cursor: z.string().max(1024).optional().describe('The nextCursor of a previous list_notes call'),
-      }),
-      outputSchema: z.object({
-        notes: z.array(noteSummarySchema),
-        nextCursor: z.string().optional(),
-      }),
+      inputSchema: schemas.list.input,
+      outputSchema: schemas.list.output,
       annotations: { readOnlyHint: true },
     },
     runtime.instrument('list_notes', async ({ limit, cursor }, ctx) => {
@@ -150,13 +191,8 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
     {
       title: 'Read note',
       description: 'Read the content of a specific note, with its creation and update dates.',
-      inputSchema: z.object({ title: titleSchema.describe('The title of the note to read') }),
-      outputSchema: z.object({
-        title: z.string(),
-        content: z.string(),
-        createdAt: z.string(),
-        updatedAt: z.string(),
-      }),
+      inputSchema: schemas.read.input,
+      outputSchema: schemas.read.output,
       annotations: { readOnlyHint: true },
     },
     runtime.instrument('read_note', async ({ title }, ctx) => {
@@ -174,17 +210,8 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
       description:
         'Search notes by keyword: a case-insensitive substring match on title or content. ' +
         'Returns matching titles, newest first.',
-      inputSchema: z.object({
-        keyword: keywordSchema.describe('The keyword to search for (case-insensitive)'),
-        limit: limitSchema(
-          `Maximum matches to return (1-${MAX_LIST_LIMIT}, default ${DEFAULT_SEARCH_LIMIT})`,
-        ),
-      }),
-      outputSchema: z.object({
-        keyword: z.string(),
-        notes: z.array(noteSummarySchema),
-        truncated: z.boolean().describe('true when more notes matched than limit'),
-      }),
+      inputSchema: schemas.search.input,
+      outputSchema: schemas.search.output,
       annotations: { readOnlyHint: true },
     },
     runtime.instrument('search_notes', async ({ keyword, limit }, ctx) => {
@@ -209,8 +236,8 @@ export function registerNotesTools(server: McpServer, deps: NotesToolsDeps): voi
     {
       title: 'Delete note',
       description: 'Delete a note by title.',
-      inputSchema: z.object({ title: titleSchema.describe('The title of the note to delete') }),
-      outputSchema: z.object({ title: z.string(), deleted: z.literal(true) }),
+      inputSchema: schemas.delete.input,
+      outputSchema: schemas.delete.output,
       annotations: { destructiveHint: true, idempotentHint: false },
     },
     runtime.instrument('delete_note', async ({ title }, ctx) => {

@@ -38,6 +38,14 @@ const embed = (note: Note): Message => ({
   },
 });
 
+// Built once at load: a zod schema costs microseconds to build, and stateless mode builds a server per request.
+const SUMMARISE_ARGS = {
+  keyword: keywordSchema.describe(
+    'Notes whose title or content contains this (case-insensitive) are summarised',
+  ),
+};
+const CHECKLIST_ARGS = { title: titleSchema.describe('The title of the note') };
+
 export function registerPrompts(server: McpServer, deps: PromptsDeps): void {
   const { store } = deps;
 
@@ -46,11 +54,7 @@ export function registerPrompts(server: McpServer, deps: PromptsDeps): void {
     {
       title: 'Summarise notes',
       description: `Summarise the notes that contain a keyword (newest ${PROMPT_MAX_NOTES} at most).`,
-      argsSchema: {
-        keyword: keywordSchema.describe(
-          'Notes whose title or content contains this (case-insensitive) are summarised',
-        ),
-      },
+      argsSchema: SUMMARISE_ARGS,
     },
     async ({ keyword }) => {
       const found = await store.searchNotes(keyword, { limit: PROMPT_MAX_NOTES });
@@ -84,9 +88,7 @@ export function registerPrompts(server: McpServer, deps: PromptsDeps): void {
     {
       title: 'Note to checklist',
       description: 'Turn one note into a markdown checklist of its actions and follow-ups.',
-      argsSchema: {
-        title: titleSchema.describe('The title of the note'),
-      },
+      argsSchema: CHECKLIST_ARGS,
     },
     async ({ title }) => {
       const note = await store.getNote(title);
