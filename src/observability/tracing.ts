@@ -37,6 +37,9 @@ import { VERSION } from '../version.ts';
 
 export const TRACER_NAME = 'mcp-hybrid';
 
+/** True while initTracing has a tracer provider registered (spans are recorded and exported). */
+let recording = false;
+
 export interface TracingOptions {
   serviceName: string;
   /** OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT); spans go to `<endpoint>/v1/traces`. */
@@ -86,6 +89,7 @@ export function initTracing(options: TracingOptions): Tracing {
       spanProcessors: processors,
     });
     trace.setGlobalTracerProvider(provider);
+    recording = true;
   }
   let closing: Promise<void> | undefined;
   return {
@@ -98,6 +102,7 @@ export function initTracing(options: TracingOptions): Tracing {
         });
         await Promise.race([provider?.shutdown().catch(() => undefined), deadline]);
         clearTimeout(timer);
+        recording = false;
         trace.disable();
         propagation.disable();
         context.disable();
@@ -288,6 +293,10 @@ export async function withToolClientSpan<T>(
   );
 }
 
+function carriesTraceContext(meta: Record<string, unknown> | undefined): boolean {
+  return meta !== undefined && (meta.traceparent !== undefined || meta.baggage !== undefined);
+}
+
 /**
  * One SERVER span per tool call on the server, continuing the trace whose context the request's
  * `_meta` carries. A result with `isError` marks the span as failed.
@@ -298,6 +307,9 @@ export async function withToolServerSpan<T extends { isError?: boolean; _meta?: 
   attributes: Record<string, string | number | undefined>,
   fn: () => Promise<T>,
 ): Promise<T> {
+  // Nothing to record and no caller's trace to continue (so no trace fields for the logs):
+  // a no-op span would only cost the hot path a context switch.
+  if (!recording && !carriesTraceContext(meta)) return fn();
   const parent = propagation.extract(context.active(), meta, metaGetter);
   const clean = Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined)) as Record<
     string,

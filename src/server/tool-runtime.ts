@@ -174,23 +174,26 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
     level: ClientLogLevel,
   ): (args: A, extra: Extra) => Promise<CallToolResult> {
     const call = async (args: A, extra: Extra): Promise<CallToolResult> => {
-      const log = deps.logger.child({
-        tool,
-        sessionId: extra.sessionId,
-        requestId: extra.requestId,
-      });
+      // A pino child serialises its bindings when made: made only for a call that logs.
+      let child: Logger | undefined;
+      const log = () => {
+        child ??= deps.logger.child({ tool, sessionId: extra.sessionId, requestId: extra.requestId });
+        return child;
+      };
       const stop = deps.metrics.toolDuration.startTimer({ tool });
       const key = idempotencyKeyOf(extra);
       const run = () =>
         handler(args, {
-          logger: log,
+          get logger() {
+            return log();
+          },
           signal: extra.signal,
           clientLog: new ClientLog(level, extra.sendNotification, tool),
           progress: progressReporter(extra),
         });
       try {
         const { result, replayed } = key
-          ? await runOnce(tool, key, args, run, log)
+          ? await runOnce(tool, key, args, run, log())
           : { result: await run(), replayed: false };
         // A call its client cancelled (notifications/cancelled, or a stateless stream closing)
         // is counted apart: its error result never reaches anyone and says nothing of the tool.
@@ -202,7 +205,7 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
               ? 'error'
               : 'success';
         deps.metrics.toolCalls.inc({ tool, outcome });
-        log.debug({ outcome }, 'tool call');
+        if (deps.logger.isLevelEnabled('debug')) log().debug({ outcome }, 'tool call');
         return result;
       } catch (err) {
         deps.metrics.toolCalls.inc({ tool, outcome: 'error' });
@@ -212,7 +215,7 @@ export function createToolRuntime(deps: ToolRuntimeDeps) {
         ))
           ? 'store-unavailable'
           : 'server-error';
-        log.error({ err, reason }, 'tool failed');
+        log().error({ err, reason }, 'tool failed');
         return retryableError(reason, err instanceof Error ? err.message : String(err));
       } finally {
         stop();
