@@ -11,9 +11,10 @@
  *   npm run bench:server
  *   BENCH_SECONDS=10 BENCH_WARMUP_SECONDS=3 BENCH_CONNECTIONS=50 npm run bench:server
  *   BENCH_ROUNDS=3 npm run bench:server      # every target in turn, three times; medians
- *   BENCH_TARGETS=echo,sdk-stateful,stateful npm run bench:server   # a subset
+ *   BENCH_TARGETS=echo,sdk-stateful,stateful BENCH_TOOLS=read_note npm run bench:server   # a subset
  *   BENCH_SKIP_SEARCH=1 npm run bench:server
  *   BENCH_SERVER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # profile our server
+ *   BENCH_SERVER_ENV='{"MCP_EVENT_STORE_BYTES":"0"}' ...   # more settings for our server
  *
  * Each server runs in its own process, one at a time, on loopback. The load generator is
  * autocannon (bench/load.ts) in a process of its own, so neither this process nor the
@@ -40,7 +41,8 @@ type Target = (typeof ALL_TARGETS)[number];
 const TARGETS = new Set<Target>(
   (process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()) as Target[] | undefined) ?? ALL_TARGETS,
 );
-const OUR_TOOLS = ['read_note', 'save_note', 'search_notes'] as const;
+const ALL_TOOLS = ['read_note', 'save_note', 'search_notes'] as const;
+const OUR_TOOLS = ALL_TOOLS.filter((t) => process.env.BENCH_TOOLS?.split(',').includes(t) ?? true);
 
 const MCP_HEADERS = {
   'content-type': 'application/json',
@@ -165,7 +167,7 @@ async function withProcess<T>(
   }
 }
 
-const toolArgs = (tool: (typeof OUR_TOOLS)[number]) =>
+const toolArgs = (tool: (typeof ALL_TOOLS)[number]) =>
   tool === 'read_note'
     ? { title: 'note 1' }
     : tool === 'save_note'
@@ -179,6 +181,7 @@ async function benchOurServer(dir: string, stateless: boolean, rows: Row[]): Pro
     LOG_LEVEL: 'info',
     MCP_STATELESS: String(stateless),
     ...(process.env.BENCH_SERVER_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS }),
+    ...(JSON.parse(process.env.BENCH_SERVER_ENV ?? '{}') as Record<string, string>),
   };
   const server = spawnEntry(resolve(import.meta.dirname, '../src/bin/mcp-server.ts'), [], env);
   await withProcess(server, 'MCP server listening', async (url, pid) => {

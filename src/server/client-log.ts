@@ -4,6 +4,9 @@
  * asks); a tool's messages travel with its request (on the request's own SSE stream), so
  * they reach the client that made the call and no one else.
  *
+ * A stateless request's server sends none: its client cannot set a level that outlives the
+ * request, and a message would force the reply onto an SSE stream instead of plain JSON.
+ *
  * What goes in a message is written for a person and names things (a note title, a command,
  * counts) — never an environment value, argument value or note content.
  */
@@ -18,18 +21,26 @@ import {
 const SEVERITY = new Map<LoggingLevel, number>(LoggingLevelSchema.options.map((level, i) => [level, i]));
 export const DEFAULT_CLIENT_LOG_LEVEL: LoggingLevel = 'info';
 
-/** The level one session's client asked for. */
+/** The level one session's client asked for; `off` (a stateless request's server) sends nothing. */
 export class ClientLogLevel {
-  level: LoggingLevel = DEFAULT_CLIENT_LOG_LEVEL;
+  level: LoggingLevel | 'off';
+
+  constructor(initial: LoggingLevel | 'off' = DEFAULT_CLIENT_LOG_LEVEL) {
+    this.level = initial;
+  }
 
   enabled(level: LoggingLevel): boolean {
+    if (this.level === 'off') return false;
     return (SEVERITY.get(level) ?? 0) >= (SEVERITY.get(this.level) ?? 0);
   }
 }
 
-/** Answers `logging/setLevel` for this server (one session) and returns the level it keeps. */
-export function installClientLogLevel(server: McpServer): ClientLogLevel {
-  const current = new ClientLogLevel();
+/**
+ * Answers `logging/setLevel` for this server (one session) and returns the level it keeps,
+ * `initial` until the client asks for another.
+ */
+export function installClientLogLevel(server: McpServer, initial?: LoggingLevel | 'off'): ClientLogLevel {
+  const current = new ClientLogLevel(initial);
   server.server.setRequestHandler(SetLevelRequestSchema, async (request) => {
     current.level = request.params.level;
     return {};

@@ -45,6 +45,15 @@ export interface HttpApp {
   closeSessions(): Promise<void>;
 }
 
+/** True when a JSON-RPC message (or one of a batch) carries a progressToken. */
+export function asksForProgress(body: unknown): boolean {
+  const messages: unknown[] = Array.isArray(body) ? body : [body];
+  return messages.some((m) => {
+    const meta = (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta;
+    return meta?.progressToken !== undefined;
+  });
+}
+
 const KNOWN_ROUTES = new Set(['/mcp', '/sse', '/message', '/health', '/ready', '/metrics']);
 
 export function createHttpApp(deps: HttpAppDeps): HttpApp {
@@ -68,7 +77,14 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     const requestId =
       typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', requestId);
-    res.locals.log = logger.child({ requestId });
+    // The request's child logger, made on first use (a pino child serialises its bindings).
+    let log: Logger | undefined;
+    Object.defineProperty(res.locals, 'log', {
+      get: () => {
+        log ??= logger.child({ requestId });
+        return log;
+      },
+    });
     const route = KNOWN_ROUTES.has(req.path) ? req.path : 'other';
     const stop = metrics.httpDuration.startTimer({ route, method: req.method });
     res.on('close', () => {
@@ -76,7 +92,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       const status = res.headersSent ? res.statusCode : 499;
       metrics.httpRequests.inc({ route, method: req.method, status: String(status) });
       const level = status >= 500 ? 'warn' : 'debug';
-      res.locals.log[level]({ method: req.method, route, status }, 'request');
+      if (logger.isLevelEnabled(level))
+        res.locals.log[level]({ method: req.method, route, status }, 'request');
     });
     next();
   });
@@ -112,7 +129,12 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   if (options.stateless) {
     app.post('/mcp', guard, json, async (req: Request, res: Response) => {
       const server = serverFactory('request');
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      // Plain JSON unless the call asked for progress, the one thing a stateless request's tool
+      // streams back (it sends no log messages): an SSE stream costs the reply a good deal more.
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: !asksForProgress(req.body),
+      });
       res.on('close', () => {
         void transport.close();
         void server.close();

@@ -6,7 +6,8 @@
  *
  * A server built for a session (stateful HTTP, SSE, stdio) joins the change hub and offers
  * resource subscriptions; one built for a single stateless request offers neither, since
- * nothing could ever reach its client after the response.
+ * nothing could ever reach its client after the response, and sends no client log messages
+ * (see client-log.ts).
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
@@ -85,7 +86,7 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
     );
     // Before any tool: it wraps the tools/call and tools/list handlers the first registerTool installs.
     const tasks = deps.tasks && enableKafkaTasks(server, deps.tasks.hooks);
-    const session = runtime.forSession(installClientLogLevel(server));
+    const session = runtime.forSession(installClientLogLevel(server, mode === 'request' ? 'off' : undefined));
     registerNotesTools(server, { store: deps.store, runtime: session, schemas: toolSchemas });
     registerInitializeTool(server, { initializer: deps.initializer, runtime: session });
     tasks?.assertInstalled();

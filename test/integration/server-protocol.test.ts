@@ -366,7 +366,8 @@ describe('stateless Streamable HTTP', () => {
           argument: { name: 'title', value: `${generation} STATE` },
         });
         expect(done.completion.values).toEqual([`${generation} stateless`]);
-        expect(c.notifications.of('notifications/message')).toHaveLength(1);
+        // No client log messages: a stateless client cannot set a level that outlives its request.
+        expect(c.notifications.of('notifications/message')).toHaveLength(0);
         expect((await errorOf(c.client.callTool({ name: 'nope', arguments: {} }))).code).toBe(-32602);
       } finally {
         await c.client.close();
@@ -374,24 +375,36 @@ describe('stateless Streamable HTTP', () => {
     },
   );
 
-  it('puts the unknown-tool error on the wire as a JSON-RPC error object, not a result', async () => {
-    const res = await fetch(`${srv.url}/mcp`, {
+  const callRaw = (id: number, params: object) =>
+    fetch(`${srv.url}/mcp`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 7,
-        method: 'tools/call',
-        params: { name: 'nope', arguments: {} },
-      }),
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params }),
     });
-    const body = await res.text();
-    const message = JSON.parse(
-      body
-        .split('\n')
-        .find((l) => l.startsWith('data: '))!
-        .slice(6),
-    );
+
+  it('answers a call as plain JSON, and on an SSE stream when it asks for progress', async () => {
+    const plain = await callRaw(8, {
+      name: 'save_note',
+      arguments: { title: 'stateless json', content: 'x' },
+    });
+    expect(plain.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await plain.json()).toMatchObject({
+      id: 8,
+      result: { structuredContent: { title: 'stateless json' } },
+    });
+
+    const streamed = await callRaw(9, {
+      name: 'read_note',
+      arguments: { title: 'stateless json' },
+      _meta: { progressToken: 'p1' },
+    });
+    expect(streamed.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(await streamed.text()).toContain('"id":9');
+  });
+
+  it('puts the unknown-tool error on the wire as a JSON-RPC error object, not a result', async () => {
+    const res = await callRaw(7, { name: 'nope', arguments: {} });
+    const message = await res.json();
     expect(message).toEqual({
       jsonrpc: '2.0',
       id: 7,
