@@ -3,6 +3,8 @@
  * call is one short statement or transaction, and searches that must visit many notes run
  * in chunks with an event-loop turn between them. File databases run in WAL mode with a
  * busy timeout, so readers never block the writer and a second process waits instead of failing.
+ * Saves are group-committed (group-commit.ts): those of one event-loop turn share a transaction,
+ * each in its own savepoint, and resolve once it committed.
  *
  * Search: an FTS5 `trigram` index over the notes' title and content *folded in JavaScript*
  * (see search.ts), kept in sync by triggers that call the `notes_fold` function this
@@ -23,6 +25,7 @@ import { SQLITE_TASKS_MIGRATION, type TaskRecordStore, type TaskRow } from '../t
 import { SqlTaskRecords } from '../tasks/sql-records.ts';
 import { NoteChangeListeners } from './change-listeners.ts';
 import { clampCompletionLimit, clampLimit, compareListing, decodeCursor, encodeCursor } from './cursor.ts';
+import { GroupCommit, type Settled } from './group-commit.ts';
 import {
   codePointLength,
   foldForSearch,
@@ -228,6 +231,12 @@ function migrate(db: DatabaseSync, logger: Logger): void {
   }
 }
 
+interface SaveRequest {
+  title: string;
+  content: string;
+}
+type SavedNote = { note: Note; created: boolean };
+
 /** Now, but never earlier than any of `floors` (a clock stepping back, two saves in one millisecond). */
 function timestampNotBefore(...floors: string[]): string {
   let now = new Date().toISOString();
@@ -240,6 +249,7 @@ class SqliteNotesStore implements NotesStore {
   readonly #db: DatabaseSync;
   readonly #logger: Logger;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #saves = new GroupCommit<SaveRequest, SavedNote>((batch) => this.#saveBatch(batch));
   /** In process only: another process writing the same file is not seen (use PostgreSQL for replicas). */
   readonly #listeners: NoteChangeListeners;
   readonly tasks: TaskRecordStore;
@@ -285,33 +295,54 @@ class SqliteNotesStore implements NotesStore {
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
     assertStorableText('title', title);
     assertStorableText('content', content);
-    const saved = this.#save(title, content);
+    const saved = await this.#saves.submit({ title, content });
     this.#listeners.emit({ kind: saved.created ? 'created' : 'updated', title });
     return saved;
   }
 
-  #save(title: string, content: string): { note: Note; created: boolean } {
+  /** The saves of one event-loop turn in one transaction, each in a savepoint of its own (see group-commit.ts). */
+  #saveBatch(batch: SaveRequest[]): Settled<SavedNote>[] {
+    if (batch.length === 1) {
+      const { title, content } = batch[0]!;
+      return [{ ok: true, value: this.#transaction('IMMEDIATE', () => this.#save(title, content)) }];
+    }
+    return this.#transaction('IMMEDIATE', () =>
+      batch.map(({ title, content }): Settled<SavedNote> => {
+        this.#sql('SAVEPOINT save_note').run();
+        try {
+          const value = this.#save(title, content);
+          this.#sql('RELEASE save_note').run();
+          return { ok: true, value };
+        } catch (error) {
+          this.#sql('ROLLBACK TO save_note').run();
+          this.#sql('RELEASE save_note').run();
+          return { ok: false, error };
+        }
+      }),
+    );
+  }
+
+  /** Inserts or replaces one note; the caller holds the transaction. */
+  #save(title: string, content: string): SavedNote {
     const bytes = Buffer.byteLength(content, 'utf8');
-    return this.#transaction('IMMEDIATE', () => {
-      const existing = this.#sql('SELECT created_at, updated_at FROM notes WHERE title = ?').get(title) as
-        | { created_at: string; updated_at: string }
-        | undefined;
-      if (existing) {
-        const updatedAt = timestampNotBefore(existing.created_at, existing.updated_at);
-        this.#sql('UPDATE notes SET content = ?, content_bytes = ?, updated_at = ? WHERE title = ?').run(
-          content,
-          bytes,
-          updatedAt,
-          title,
-        );
-        return { note: { title, content, createdAt: existing.created_at, updatedAt }, created: false };
-      }
-      const now = new Date().toISOString();
-      this.#sql(
-        'INSERT INTO notes (title, title_folded, content, content_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ).run(title, foldForSearch(title), content, bytes, now, now);
-      return { note: { title, content, createdAt: now, updatedAt: now }, created: true };
-    });
+    const existing = this.#sql('SELECT created_at, updated_at FROM notes WHERE title = ?').get(title) as
+      | { created_at: string; updated_at: string }
+      | undefined;
+    if (existing) {
+      const updatedAt = timestampNotBefore(existing.created_at, existing.updated_at);
+      this.#sql('UPDATE notes SET content = ?, content_bytes = ?, updated_at = ? WHERE title = ?').run(
+        content,
+        bytes,
+        updatedAt,
+        title,
+      );
+      return { note: { title, content, createdAt: existing.created_at, updatedAt }, created: false };
+    }
+    const now = new Date().toISOString();
+    this.#sql(
+      'INSERT INTO notes (title, title_folded, content, content_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(title, foldForSearch(title), content, bytes, now, now);
+    return { note: { title, content, createdAt: now, updatedAt: now }, created: true };
   }
 
   async getNote(title: string): Promise<Note | undefined> {
