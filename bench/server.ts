@@ -15,6 +15,7 @@
  *   BENCH_SKIP_SEARCH=1 npm run bench:server
  *   BENCH_SERVER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # profile our server
  *   BENCH_SERVER_ENV='{"MCP_EVENT_STORE_BYTES":"0"}' ...   # more settings for our server
+ *   BENCH_COMPARE_WITH=/path/to/main BENCH_COMPARE_LABEL=main ...   # also that checkout's server, same run
  *
  * Each server runs in its own process, one at a time, on loopback. The load generator is
  * autocannon (bench/load.ts) in a process of its own, so neither this process nor the
@@ -22,7 +23,7 @@
  * server's over each measured window, so a saturated generator would show.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
@@ -174,7 +175,16 @@ const toolArgs = (tool: (typeof ALL_TOOLS)[number]) =>
       ? { title: 'bench check', content: SAVE_CONTENT }
       : { keyword: '#42', limit: 10 };
 
-async function benchOurServer(dir: string, stateless: boolean, rows: Row[]): Promise<void> {
+/** Another checkout of this project (BENCH_COMPARE_WITH) to measure in the same run, e.g. main before a change. */
+const COMPARE_WITH = process.env.BENCH_COMPARE_WITH;
+
+async function benchOurServer(
+  dir: string,
+  stateless: boolean,
+  rows: Row[],
+  checkout = resolve(import.meta.dirname, '..'),
+  label = 'ours',
+): Promise<void> {
   const env: Record<string, string> = {
     PORT: '0',
     NOTES_DB: join(dir, 'notes.db'),
@@ -183,7 +193,7 @@ async function benchOurServer(dir: string, stateless: boolean, rows: Row[]): Pro
     ...(process.env.BENCH_SERVER_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS }),
     ...(JSON.parse(process.env.BENCH_SERVER_ENV ?? '{}') as Record<string, string>),
   };
-  const server = spawnEntry(resolve(import.meta.dirname, '../src/bin/mcp-server.ts'), [], env);
+  const server = spawnEntry(resolve(checkout, 'src/bin/mcp-server.ts'), [], env);
   await withProcess(server, 'MCP server listening', async (url, pid) => {
     const sessions = stateless
       ? undefined
@@ -209,7 +219,7 @@ async function benchOurServer(dir: string, stateless: boolean, rows: Row[]): Pro
         ...(sessions && { sessions }),
       });
       rows.push({
-        name: `ours ${stateless ? 'stateless' : 'stateful'}: ${tool}`,
+        name: `${label} ${stateless ? 'stateless' : 'stateful'}: ${tool}`,
         sdk: stateless ? 'sdk-stateless' : 'sdk-stateful',
         r,
         toolErrors: (await toolErrorCount(url)) - before,
@@ -276,15 +286,17 @@ function medianRows(rounds: Row[][]): Row[] {
 }
 
 function report(rows: Row[], started: Date, loadBefore: number[]): void {
-  const echo = rows.find((r) => r.name === 'bare Express JSON echo')?.r;
-  const sdk = {
-    'sdk-stateful': rows.find((r) => r.name.startsWith('bare SDK stateful'))?.r,
-    'sdk-stateless': rows.find((r) => r.name.startsWith('bare SDK stateless'))?.r,
-  };
+  const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix))?.r;
+  const echo = find('bare Express JSON echo');
+  const sdk = { 'sdk-stateful': find('bare SDK stateful'), 'sdk-stateless': find('bare SDK stateless') };
   const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '');
+  /** Server CPU per request: what the server would need per call with a core to itself. */
+  const cpuUs = (r: LoadResult | undefined) =>
+    r ? ((r.serverCpuPct ?? 0) / 100 / r.perSecond) * 1e6 : Number.NaN;
   const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(' ');
   console.log(
-    `\n### Streamable HTTP, ${CONNECTIONS} connections, ${SECONDS} s per row after ${WARMUP_SECONDS} s warm-up, ${ROUNDS === 1 ? 'one round' : `median of ${ROUNDS} rounds`}\n\n` +
+    `\n### Streamable HTTP, ${CONNECTIONS} connections, ${SECONDS} s per row after ${WARMUP_SECONDS} s warm-up, ` +
+      `${ROUNDS === 1 ? 'one round' : `median of ${ROUNDS} rounds`}\n\n` +
       `${started.toISOString()} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · Node ${process.version} · ` +
       `load average before ${load(loadBefore)}, after ${load(loadavg())}\n`,
   );
@@ -299,7 +311,9 @@ function report(rows: Row[], started: Date, loadBefore: number[]): void {
         'vs bare SDK',
         'p99 vs echo',
         'server CPU',
-        'server CPU µs/req',
+        'CPU µs/req',
+        'CPU vs echo',
+        'CPU vs bare SDK',
         'generator CPU',
         'errors',
       ],
@@ -312,11 +326,19 @@ function report(rows: Row[], started: Date, loadBefore: number[]): void {
         which ? ratio(r.perSecond, sdk[which]?.perSecond) : '',
         ratio(r.p99Ms, echo?.p99Ms),
         `${Math.round(r.serverCpuPct ?? 0)}%`,
-        Math.round(((r.serverCpuPct ?? 0) / 100 / r.perSecond) * 1e6),
+        Math.round(cpuUs(r)),
+        // Inverse: how many of this target's calls one core serves per echo call, or per bare SDK call.
+        ratio(cpuUs(echo), cpuUs(r)),
+        which ? ratio(cpuUs(sdk[which]), cpuUs(r)) : '',
         `${Math.round(r.generatorCpuPct)}%`,
         r.failures + (toolErrors ?? 0),
       ]),
     ),
+  );
+  console.log(
+    '\nreq/s and latency are what the machine gave; "CPU vs …" compare the server CPU each call costs ' +
+      '(the throughput ratio of servers that each have a core to themselves), which depends far less on ' +
+      'what else the machine runs.',
   );
 }
 
@@ -333,6 +355,13 @@ async function main(): Promise<void> {
       if (TARGETS.has('sdk-stateless')) await benchSdk('stateless', rows);
       if (TARGETS.has('stateful')) await benchOurServer(dir, false, rows);
       if (TARGETS.has('stateless')) await benchOurServer(dir, true, rows);
+      if (COMPARE_WITH) {
+        const label = process.env.BENCH_COMPARE_LABEL ?? 'compared';
+        const other = join(dir, 'compared');
+        mkdirSync(other);
+        if (TARGETS.has('stateful')) await benchOurServer(other, false, rows, COMPARE_WITH, label);
+        if (TARGETS.has('stateless')) await benchOurServer(other, true, rows, COMPARE_WITH, label);
+      }
       rounds.push(rows);
       if (ROUNDS > 1)
         console.error(
