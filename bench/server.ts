@@ -358,7 +358,7 @@ async function main(): Promise<void> {
       if (COMPARE_WITH) {
         const label = process.env.BENCH_COMPARE_LABEL ?? 'compared';
         const other = join(dir, 'compared');
-        mkdirSync(other);
+        mkdirSync(other, { recursive: true });
         if (TARGETS.has('stateful')) await benchOurServer(other, false, rows, COMPARE_WITH, label);
         if (TARGETS.has('stateless')) await benchOurServer(other, true, rows, COMPARE_WITH, label);
       }
