@@ -26,10 +26,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { type Spawned, spawnEntry } from '../test/helpers/processes.ts';
 import { table } from './lib.ts';
 import { type LoadBody, type LoadResult, type LoadSpec, SAVE_CONTENT } from './load.ts';
+import { callTool, MCP_HEADERS, openSession, toolErrorCount } from './mcp-http.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
@@ -44,12 +44,6 @@ const TARGETS = new Set<Target>(
 );
 const ALL_TOOLS = ['read_note', 'save_note', 'search_notes'] as const;
 const OUR_TOOLS = ALL_TOOLS.filter((t) => process.env.BENCH_TOOLS?.split(',').includes(t) ?? true);
-
-const MCP_HEADERS = {
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  'mcp-protocol-version': LATEST_PROTOCOL_VERSION,
-};
 
 interface Row {
   name: string;
@@ -83,75 +77,6 @@ function measure(
       else resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
     });
   });
-}
-
-/** One JSON-RPC message over Streamable HTTP; the reply (JSON or the SSE stream's response), if any. */
-async function post(
-  url: string,
-  headers: Record<string, string>,
-  message: object,
-): Promise<{ reply?: Record<string, unknown>; sessionId: string | null }> {
-  const res = await fetch(`${url}/mcp`, { method: 'POST', headers, body: JSON.stringify(message) });
-  const text = await res.text();
-  if (res.status >= 400) throw new Error(`HTTP ${res.status}: ${text}`);
-  const sessionId = res.headers.get('mcp-session-id');
-  if (res.status === 202) return { sessionId };
-  const json = res.headers.get('content-type')?.startsWith('text/event-stream')
-    ? text
-        .split('\n')
-        .filter((l) => l.startsWith('data: ') && l.includes('"id"'))
-        .map((l) => l.slice(6))
-        .pop()
-    : text;
-  return { reply: JSON.parse(json ?? '') as Record<string, unknown>, sessionId };
-}
-
-async function openSession(url: string): Promise<string> {
-  const { sessionId } = await post(url, MCP_HEADERS, {
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: {
-      protocolVersion: LATEST_PROTOCOL_VERSION,
-      capabilities: {},
-      clientInfo: { name: 'bench', version: '1' },
-    },
-  });
-  if (!sessionId) throw new Error('no Mcp-Session-Id');
-  await post(
-    url,
-    { ...MCP_HEADERS, 'mcp-session-id': sessionId },
-    { jsonrpc: '2.0', method: 'notifications/initialized' },
-  );
-  return sessionId;
-}
-
-/** Calls a tool once and fails the benchmark unless it succeeds: a fast error is not a result. */
-async function callTool(
-  url: string,
-  sessionId: string | undefined,
-  name: string,
-  args: object,
-): Promise<void> {
-  const headers = sessionId ? { ...MCP_HEADERS, 'mcp-session-id': sessionId } : MCP_HEADERS;
-  const { reply } = await post(url, headers, {
-    jsonrpc: '2.0',
-    id: 1,
-    method: 'tools/call',
-    params: { name, arguments: args },
-  });
-  const result = reply?.result as { isError?: boolean } | undefined;
-  if (!result || result.isError) throw new Error(`${name} failed: ${JSON.stringify(reply)}`);
-}
-
-async function toolErrorCount(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  let n = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('mcp_tool_calls_total{') && line.includes('outcome="error"'))
-      n += Number(line.split(' ').pop());
-  }
-  return n;
 }
 
 async function withProcess<T>(
@@ -289,7 +214,8 @@ function report(rows: Row[], started: Date, loadBefore: number[]): void {
   const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix))?.r;
   const echo = find('bare Express JSON echo');
   const sdk = { 'sdk-stateful': find('bare SDK stateful'), 'sdk-stateless': find('bare SDK stateless') };
-  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '');
+  const ratio = (a: number, b: number | undefined) =>
+    b && Number.isFinite(a) && Number.isFinite(b) ? `${(a / b).toFixed(2)}×` : '';
   /** Server CPU per request: what the server would need per call with a core to itself. */
   const cpuUs = (r: LoadResult | undefined) =>
     r ? ((r.serverCpuPct ?? 0) / 100 / r.perSecond) * 1e6 : Number.NaN;
