@@ -5,7 +5,7 @@
  * committed.
  */
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import type { PermanentError } from '../worker/errors.ts';
+import type { PermanentError } from '../retry/errors.ts';
 
 export const DLQ_HEADERS = {
   errorClass: 'x-error-class',

@@ -5,7 +5,7 @@
  */
 import type { Admin } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
-import { errorMessage } from '../worker/errors.ts';
+import { errorMessage } from '../retry/errors.ts';
 
 export interface PartitionLag {
   partition: number;

@@ -29,8 +29,8 @@ import {
   type RecordMetadata,
 } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
-import { type BackoffPolicy, backoffDelay, sleep } from '../worker/backoff.ts';
-import { errorMessage } from '../worker/errors.ts';
+import { type BackoffPolicy, backoffDelay, sleep } from '../retry/backoff.ts';
+import { errorMessage } from '../retry/errors.ts';
 
 export const IDEMPOTENT_PRODUCER_CONFIG: ProducerConfig = {
   idempotent: true,

@@ -12,8 +12,8 @@
  */
 import type { Admin, ITopicConfig } from 'kafkajs';
 import type { Logger } from '../observability/logger.ts';
-import { sleep } from '../worker/backoff.ts';
-import { errorMessage } from '../worker/errors.ts';
+import { sleep } from '../retry/backoff.ts';
+import { errorMessage } from '../retry/errors.ts';
 
 /** How long ensureTopics waits for leaders of new (or existing) topics before it gives up. */
 export const TOPIC_LEADERS_TIMEOUT_MS = 60_000;

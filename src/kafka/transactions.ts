@@ -11,8 +11,8 @@
  * the same group again as a no-op, and offsets are only visible once the transaction commits.
  */
 import type { Logger } from '../observability/logger.ts';
-import { type BackoffPolicy, backoffDelay, sleep } from '../worker/backoff.ts';
-import { errorMessage } from '../worker/errors.ts';
+import { type BackoffPolicy, backoffDelay, sleep } from '../retry/backoff.ts';
+import { errorMessage } from '../retry/errors.ts';
 
 /**
  * kafkajs names of the protocol errors that say "not now, ask again": codes 51

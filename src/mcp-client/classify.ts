@@ -13,7 +13,7 @@ import { SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { errorMessage, PermanentError, ServerUnavailableError, TransientError } from '../worker/errors.ts';
+import { errorMessage, PermanentError, ServerUnavailableError, TransientError } from '../retry/errors.ts';
 
 export interface Classified {
   error: PermanentError | TransientError;

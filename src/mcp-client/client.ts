@@ -32,8 +32,7 @@ import { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
 import { withToolClientSpan } from '../observability/tracing.ts';
 import { IDEMPOTENCY_META_KEY, REPLAYED_META_KEY, RETRYABLE_META_KEY } from '../protocol.ts';
-import { VERSION } from '../version.ts';
-import { type BackoffPolicy, backoffDelay } from '../worker/backoff.ts';
+import { type BackoffPolicy, backoffDelay } from '../retry/backoff.ts';
 import {
   errorMessage,
   JobAbortedError,
@@ -42,7 +41,8 @@ import {
   ToolError,
   TransientError,
   type TransientReason,
-} from '../worker/errors.ts';
+} from '../retry/errors.ts';
+import { VERSION } from '../version.ts';
 import { classifyMcpError } from './classify.ts';
 import { createHttpFetch } from './http-fetch.ts';
 import { watchSessionStream } from './session-stream.ts';

@@ -28,9 +28,9 @@ import { type BatchingPublisher, type OutboundMessage, PublisherAbortedError } f
 import { buildResultMessage, type JobOutcomeEvent } from '../kafka/results.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startJobSpan } from '../observability/tracing.ts';
-import { sleep } from './backoff.ts';
+import { sleep } from '../retry/backoff.ts';
+import { errorMessage, JobAbortedError } from '../retry/errors.ts';
 import { peekJobIdentity } from './envelope.ts';
-import { errorMessage, JobAbortedError } from './errors.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { JobOutcome, JobProcessor } from './process-job.ts';
 

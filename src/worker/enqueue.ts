@@ -10,8 +10,8 @@ import { IDEMPOTENT_PRODUCER_CONFIG } from '../kafka/producer.ts';
 import { ensureTopics, type WorkerTopics, workerTopicConfigs } from '../kafka/topics.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startProducerSpan } from '../observability/tracing.ts';
+import { errorMessage } from '../retry/errors.ts';
 import { toJobEnvelope } from './envelope.ts';
-import { errorMessage } from './errors.ts';
 import type { JobRegistry } from './registry.ts';
 
 export interface ValidJob {

@@ -6,7 +6,7 @@
  * The payload's own shape is checked later by the job type's handler (see registry.ts).
  */
 import { z } from 'zod';
-import { PermanentError } from './errors.ts';
+import { PermanentError } from '../retry/errors.ts';
 
 export const MAX_JOB_ID_LENGTH = 256;
 

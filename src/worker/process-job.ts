@@ -1,25 +1,19 @@
 /**
  * Turns one Kafka message into a job outcome: decode → resolve handler → run with retries.
- * This is the retry policy, and it switches only on error types (errors.ts):
- * - PermanentError → outcome `failed` at once (the caller dead-letters it);
- * - ServerUnavailableError → wait with backoff for the server, attempts NOT consumed;
- * - any other error → retry with backoff until WORKER_MAX_ATTEMPTS, then `failed`
- *   (`retries-exhausted`).
+ * What follows a failed try is decided by `decideRetry()` (src/retry/decide.ts), which
+ * switches only on error types: permanent → outcome `failed` at once (the caller dead-letters
+ * it); server unavailable → wait, attempts NOT consumed; anything else → retry with backoff
+ * until WORKER_MAX_ATTEMPTS, then `failed` (`retries-exhausted`).
  * It never commits or publishes; it either returns an outcome or throws JobAbortedError when
  * told to stop (the job is then not handled and will be redelivered).
  */
 import type { KafkaMessage } from 'kafkajs';
 import type { McpToolCaller } from '../mcp-client/client.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type BackoffPolicy, backoffDelay, sleep } from './backoff.ts';
+import { type BackoffPolicy, sleep } from '../retry/backoff.ts';
+import { decideRetry, type RetryDecision, type RetryPolicy, type RetryState } from '../retry/decide.ts';
+import { JobAbortedError, PermanentError } from '../retry/errors.ts';
 import { decodeJobMessage, peekJobIdentity } from './envelope.ts';
-import {
-  asWorkerError,
-  JobAbortedError,
-  PermanentError,
-  ServerUnavailableError,
-  type TransientError,
-} from './errors.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { JobRegistry, JobSummary } from './registry.ts';
 
@@ -72,6 +66,7 @@ export class JobProcessor {
 
   async process(message: KafkaMessage, source: JobSource, signals: JobSignals): Promise<JobOutcome> {
     const { registry, client, metrics, maxAttempts, backoff, maxMessageBytes } = this.#deps;
+    const retryPolicy: RetryPolicy = { maxAttempts, backoff };
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
     const base = { partition: source.partition, offset: message.offset };
@@ -100,13 +95,13 @@ export class JobProcessor {
 
     const logger = this.#deps.logger.child({ jobID, jobType, ...base });
     const label = this.jobTypeLabel(jobType);
-    let attempts = 0;
-    let unavailableWaits = 0;
+    let state: RetryState = { attempts: 0, unavailableWaits: 0 };
     for (;;) {
       if (signals.call.aborted || signals.wait.aborted)
         throw new JobAbortedError('stopped before the job finished');
-      attempts++;
-      let failure: PermanentError | TransientError;
+      state = { ...state, attempts: state.attempts + 1 };
+      const { attempts } = state;
+      let decision: RetryDecision;
       try {
         const summary = await resolved.handler.run(resolved.payload, {
           jobID,
@@ -118,41 +113,33 @@ export class JobProcessor {
         });
         return { status: 'succeeded', summary, jobID, jobType, attempts, durationMs: elapsed(), logger };
       } catch (err) {
-        const classified = asWorkerError(err);
-        if (classified instanceof JobAbortedError || signals.call.aborted) {
-          throw classified instanceof JobAbortedError ? classified : new JobAbortedError('call aborted');
-        }
-        failure = classified;
+        decision = decideRetry(err, state, retryPolicy, { aborted: signals.call.aborted });
       }
-      if (failure instanceof PermanentError) {
-        return { status: 'failed', error: failure, jobID, jobType, attempts, durationMs: elapsed(), logger };
+      if (decision.action === 'abort') throw decision.error;
+      if (decision.action === 'fail') {
+        return {
+          status: 'failed',
+          error: decision.error,
+          jobID,
+          jobType,
+          attempts,
+          durationMs: elapsed(),
+          logger,
+        };
       }
-      let delay: number;
-      if (failure instanceof ServerUnavailableError) {
-        attempts--;
-        delay = backoffDelay(++unavailableWaits, backoff);
-        logger.warn(
-          { reason: failure.reason, err: failure.message, delayMs: delay },
-          'MCP server unavailable; waiting',
-        );
-      } else if (attempts >= maxAttempts) {
-        const error = new PermanentError(
-          'retries-exhausted',
-          `gave up after ${attempts} attempts; last error (${failure.reason}): ${failure.message}`,
-          { cause: failure },
-        );
-        return { status: 'failed', error, jobID, jobType, attempts, durationMs: elapsed(), logger };
+      const { error, delayMs } = decision;
+      if (decision.action === 'wait') {
+        logger.warn({ reason: error.reason, err: error.message, delayMs }, 'MCP server unavailable; waiting');
       } else {
-        unavailableWaits = 0;
-        delay = backoffDelay(attempts, backoff);
         logger.warn(
-          { reason: failure.reason, err: failure.message, attempt: attempts, delayMs: delay },
+          { reason: error.reason, err: error.message, attempt: attempts, delayMs },
           'transient failure; retrying',
         );
       }
-      metrics.retries.inc({ job_type: label, reason: failure.reason });
+      state = decision.next;
+      metrics.retries.inc({ job_type: label, reason: error.reason });
       try {
-        await sleep(delay, signals.call, signals.wait);
+        await sleep(delayMs, signals.call, signals.wait);
       } catch {
         throw new JobAbortedError('stopped while waiting to retry');
       }

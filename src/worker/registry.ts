@@ -10,8 +10,8 @@
 import type { z } from 'zod';
 import type { McpToolCaller } from '../mcp-client/client.ts';
 import type { Logger } from '../observability/logger.ts';
+import { PermanentError } from '../retry/errors.ts';
 import { formatZodIssues, type JobEnvelope } from './envelope.ts';
-import { PermanentError } from './errors.ts';
 
 export interface JobContext {
   jobID: string;

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import type { Kafka, KafkaMessage, Message } from 'kafkajs';
 import { buildDeadLetterMessage } from '../../src/kafka/dead-letter.ts';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../../src/kafka/producer.ts';
-import { PermanentError, type PermanentReason } from '../../src/worker/errors.ts';
+import { PermanentError, type PermanentReason } from '../../src/retry/errors.ts';
 import { REPO } from './processes.ts';
 import { toolCallJob, WORKER_ENTRY } from './worker-stack.ts';
 

@@ -17,7 +17,7 @@ import {
   replayCursorGroup,
   replayDeadLetters,
 } from '../../src/ops/dlq.ts';
-import type { PermanentReason } from '../../src/worker/errors.ts';
+import type { PermanentReason } from '../../src/retry/errors.ts';
 import { cli, deadLetter, produceMessages } from '../helpers/ops.ts';
 import {
   KafkaProbe,

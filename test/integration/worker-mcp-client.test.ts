@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { McpJobClient } from '../../src/mcp-client/client.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { PermanentError, ServerUnavailableError, ToolError } from '../../src/worker/errors.ts';
+import { PermanentError, ServerUnavailableError, ToolError } from '../../src/retry/errors.ts';
 import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { spawnServer, tempDir, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
 

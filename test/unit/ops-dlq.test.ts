@@ -15,7 +15,7 @@ import {
   UNKNOWN_REASON,
 } from '../../src/ops/dlq.ts';
 import { decodeAssignment } from '../../src/ops/status.ts';
-import { PermanentError } from '../../src/worker/errors.ts';
+import { PermanentError } from '../../src/retry/errors.ts';
 
 function dlqMessage(headers: Record<string, string> = {}): KafkaMessage {
   const original = {

@@ -4,7 +4,7 @@ import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { classifyMcpError } from '../../src/mcp-client/classify.ts';
 import { mcpEndpoints } from '../../src/mcp-client/client.ts';
-import { PermanentError, ServerUnavailableError, TransientError } from '../../src/worker/errors.ts';
+import { PermanentError, ServerUnavailableError, TransientError } from '../../src/retry/errors.ts';
 
 function fetchFailed(code: string): TypeError {
   return new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { PermanentError } from '../../src/retry/errors.ts';
 import { decodeJobMessage, peekJobIdentity, toJobEnvelope } from '../../src/worker/envelope.ts';
-import { PermanentError } from '../../src/worker/errors.ts';
 import { createDefaultJobRegistry } from '../../src/worker/handlers/index.ts';
 
 const SEED_VALUE =

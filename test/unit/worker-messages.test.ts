@@ -4,7 +4,7 @@ import { buildDeadLetterMessage, DLQ_HEADERS } from '../../src/kafka/dead-letter
 import { BatchingPublisher, groupByPartition, type OutboundMessage } from '../../src/kafka/producer.ts';
 import { buildResultMessage } from '../../src/kafka/results.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { PermanentError } from '../../src/worker/errors.ts';
+import { PermanentError } from '../../src/retry/errors.ts';
 
 const original: KafkaMessage = {
   key: Buffer.from('job-1'),

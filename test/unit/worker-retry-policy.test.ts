@@ -9,7 +9,7 @@ import {
   ServerUnavailableError,
   ToolError,
   TransientError,
-} from '../../src/worker/errors.ts';
+} from '../../src/retry/errors.ts';
 import { createDefaultJobRegistry } from '../../src/worker/handlers/index.ts';
 import { createWorkerMetrics } from '../../src/worker/metrics.ts';
 import { JobProcessor } from '../../src/worker/process-job.ts';

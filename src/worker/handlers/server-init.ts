@@ -9,7 +9,7 @@
  * and the entries already done are replayed by the server, not re-run.
  */
 import { z } from 'zod';
-import { PermanentError, ToolError } from '../errors.ts';
+import { PermanentError, ToolError } from '../../retry/errors.ts';
 import { defineJobHandler } from '../registry.ts';
 
 export const mcpServerEntrySchema = z.object({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, sleep } from '../../src/worker/backoff.ts';
+import { backoffDelay, sleep } from '../../src/retry/backoff.ts';
 
 describe('backoff', () => {
   const policy = { initialMs: 100, maxMs: 1_000 };

@@ -1,6 +1,7 @@
 /**
- * The worker's error vocabulary. An error's TYPE carries its retry decision (like BullMQ's
- * UnrecoverableError); the retry policy switches on `instanceof`, never on message text.
+ * The error vocabulary of the worker, its MCP client and its Kafka plumbing (shared, so it lives
+ * below all three). An error's TYPE carries its retry decision (like BullMQ's
+ * UnrecoverableError); the retry policy (decide.ts) switches on `instanceof`, never on message text.
  *
  * - PermanentError: retrying cannot help (bad JSON, schema violation, unknown job type,
  *   tool error result, retries exhausted). The job goes to the dead-letter topic and its
