@@ -9,6 +9,10 @@ import { z } from 'zod';
 
 type Env = Record<string, string | undefined>;
 
+/** WORKER_ORDERING: which jobs of one partition may run at once (src/worker/key-window.ts). */
+export const ORDERING_MODES = ['key', 'partition', 'unordered'] as const;
+export type OrderingMode = (typeof ORDERING_MODES)[number];
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -305,13 +309,21 @@ export const workerEnvSchema = z.object({
   KAFKA_SESSION_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
   KAFKA_HEARTBEAT_INTERVAL_MS: int(3_000, 100, 600_000),
   KAFKA_REBALANCE_TIMEOUT_MS: int(60_000, 1_000, 3_600_000),
-  /** Partitions handled at once by one worker (order is kept within each). */
+  /** Partitions handled at once by one worker. */
   WORKER_PARTITIONS_CONCURRENCY: int(4, 1, 1024),
   /**
-   * Jobs of ONE partition whose MCP calls may overlap. 1 (default) keeps strict order within a
-   * partition; more trades that order for throughput (outcomes and commits stay in offset order).
+   * Which jobs of one partition may run at once: `key` (same message key in offset order,
+   * different keys concurrently), `partition` (one at a time, offset order), `unordered`.
    */
-  WORKER_JOBS_PER_PARTITION: int(1, 1, 1024),
+  WORKER_ORDERING: z
+    .enum([...ORDERING_MODES, ''])
+    .optional()
+    .transform((v): OrderingMode => (v === undefined || v === '' ? 'key' : v)),
+  /**
+   * Bound of the window in `key` and `unordered` modes: jobs of ONE partition admitted at once
+   * (running, or waiting behind an earlier job of their key). 1 = strict offset order.
+   */
+  WORKER_JOBS_PER_PARTITION: int(16, 1, 1024),
   WORKER_MAX_ATTEMPTS: int(8, 1, 1000),
   WORKER_BACKOFF_INITIAL_MS: int(500, 1, 600_000),
   WORKER_BACKOFF_MAX_MS: int(30_000, 1, 3_600_000),
@@ -348,6 +360,7 @@ export type WorkerConfig = {
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
   partitionsConcurrency: number;
+  ordering: OrderingMode;
   jobsPerPartition: number;
   maxAttempts: number;
   backoffInitialMs: number;
@@ -489,6 +502,7 @@ export function parseWorkerConfig(
     heartbeatIntervalMs: e.KAFKA_HEARTBEAT_INTERVAL_MS,
     rebalanceTimeoutMs: e.KAFKA_REBALANCE_TIMEOUT_MS,
     partitionsConcurrency: e.WORKER_PARTITIONS_CONCURRENCY,
+    ordering: e.WORKER_ORDERING,
     jobsPerPartition: e.WORKER_JOBS_PER_PARTITION,
     maxAttempts: e.WORKER_MAX_ATTEMPTS,
     backoffInitialMs: e.WORKER_BACKOFF_INITIAL_MS,

@@ -58,9 +58,12 @@ Environment (all optional):
                                       a comma-separated list of replicas fails over between them
   MCP_AUTH_TOKEN                      sent as 'Authorization: Bearer <token>'
   MCP_AUTH_TOKEN_FILE                 read that token from a file instead (Docker/Kubernetes secrets)
-  WORKER_PARTITIONS_CONCURRENCY=4     partitions worked on at once (order kept within each)
-  WORKER_JOBS_PER_PARTITION=1         jobs of one partition run at once (1 = strict order; more
-                                      overlaps them; outcomes and commits stay in offset order)
+  WORKER_PARTITIONS_CONCURRENCY=4     partitions worked on at once
+  WORKER_ORDERING=key                 which jobs of one partition run at once: key (same message
+                                      key in offset order, different keys concurrently; enqueue
+                                      keys by jobID), partition (one at a time), unordered
+  WORKER_JOBS_PER_PARTITION=16        jobs of one partition in flight at once (key, unordered;
+                                      1 = strict order); commits never pass an unhandled job
   WORKER_MAX_ATTEMPTS=8               tries per job on transient failures before dead-lettering
   WORKER_BACKOFF_INITIAL_MS=500       first retry delay (exponential, jittered)
   WORKER_BACKOFF_MAX_MS=30000         longest retry delay

@@ -1,22 +1,27 @@
 /**
- * The consumer loop: commitAfterHandled.
+ * The consumer loop: commitAfterHandled, built from three small parts — a heartbeat ticker
+ * (heartbeat-ticker.ts), a concurrency window by key (key-window.ts) and an in-order offset
+ * tracker (offset-tracker.ts).
  *
  * Invariants:
  * - An offset is resolved (and so may be committed) only after its job is HANDLED: it
  *   succeeded, or its dead letter was acknowledged by the broker — and in both cases its
- *   outcome event was acknowledged too. Offsets are resolved strictly in order per partition,
- *   so the committed offset never passes an unhandled job. A crash before the commit means
- *   redelivery, never loss; the server's idempotency keys make the redelivery harmless.
- * - Partitions are processed concurrently (WORKER_PARTITIONS_CONCURRENCY); within a partition
- *   MCP calls run one at a time, in offset order. What is pipelined is the Kafka side: while
- *   job N's outcome is being published, job N+1 already runs; acks resolve offsets in order.
+ *   outcome event was acknowledged too. Jobs may finish in any order, but the resolved offset
+ *   only advances over handled offsets: it stops at the lowest unhandled one, so the committed
+ *   offset never passes an unhandled job. A crash before the commit means redelivery, never
+ *   loss; the server's idempotency keys make the redelivery harmless.
+ * - Partitions are processed concurrently (WORKER_PARTITIONS_CONCURRENCY). Within a partition
+ *   the ordering mode (WORKER_ORDERING) decides which jobs overlap: `key` (default) — same key
+ *   in offset order, different keys concurrently; `partition` — one at a time in offset order;
+ *   `unordered`. At most WORKER_JOBS_PER_PARTITION jobs of a partition are in the window. The
+ *   Kafka side is pipelined: while a job's outcome is being published, the next one runs.
  * - A poison message never blocks its partition: decoding and permanent failures are
  *   dead-lettered at once.
- * - Heartbeats continue while a job runs or waits to retry, so a long outage does not get the
+ * - Heartbeats continue while jobs run or wait to retry, so a long outage does not get the
  *   worker thrown out of the group (and there is no crash loop: nothing throws on a failing job).
- * - On a rebalance or stop, jobs waiting to retry are abandoned (not handled, not committed);
- *   the job running an MCP call finishes, handled offsets are committed, then control returns
- *   to kafkajs.
+ * - On a rebalance or stop, jobs waiting to retry or waiting in the window are abandoned (not
+ *   handled, not committed); jobs running an MCP call finish, handled offsets are committed,
+ *   then control returns to kafkajs.
  *
  * Known kafkajs limitation: one fetch serves all partitions led by a broker, and the next fetch
  * waits for every partition's batch; a job retrying for a long time therefore delays NEW
@@ -31,8 +36,11 @@ import { startJobSpan } from '../observability/tracing.ts';
 import { sleep } from '../retry/backoff.ts';
 import { errorMessage, JobAbortedError } from '../retry/errors.ts';
 import { peekJobIdentity } from './envelope.ts';
+import { HeartbeatTicker } from './heartbeat-ticker.ts';
+import { KeyWindow, type OrderingMode } from './key-window.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import type { JobOutcome, JobProcessor } from './process-job.ts';
+import { InOrderOffsets } from './offset-tracker.ts';
+import type { JobOutcome, JobProcessor, JobSignals } from './process-job.ts';
 
 /** Largest message whose jobID is read ahead of the job, to label its trace and logs. */
 const TRACE_PEEK_MAX_BYTES = 1024 * 1024;
@@ -52,7 +60,9 @@ export interface JobConsumerOptions {
   /** Identifies this worker in outcome events. */
   workerId: string;
   partitionsConcurrency: number;
-  /** Jobs of one partition whose MCP work may overlap; 1 keeps strict order. */
+  /** Which jobs of one partition may overlap (see key-window.ts). */
+  ordering: OrderingMode;
+  /** Jobs of one partition in the window at once (running or waiting behind their key). */
   jobsPerPartition: number;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
@@ -64,16 +74,6 @@ export interface JobConsumerOptions {
   logger: Logger;
   /** The consumer crashed beyond kafkajs' own restarts; the process should exit. */
   onFatal?: (err: unknown) => void;
-}
-
-function isRebalanceError(err: unknown): boolean {
-  const type = (err as { type?: string } | null)?.type;
-  return (
-    type === 'REBALANCE_IN_PROGRESS' ||
-    type === 'NOT_COORDINATOR_FOR_GROUP' ||
-    type === 'ILLEGAL_GENERATION' ||
-    type === 'UNKNOWN_MEMBER_ID'
-  );
 }
 
 export class JobConsumer {
@@ -188,146 +188,75 @@ export class JobConsumer {
   }
 
   async #commitAfterHandled(payload: EachBatchPayload): Promise<void> {
-    const {
-      batch,
-      resolveOffset,
-      heartbeat,
-      commitOffsetsIfNecessary,
-      uncommittedOffsets,
-      isRunning,
-      isStale,
-    } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const { topic, partition } = batch;
-    const { processor, publisher, metrics } = this.#o;
-    // Ends this batch's retry waits: on a rebalance (below) or when the worker stops.
+    // Ends this batch's retry waits: on a rebalance or when the worker stops.
     const stopPartition = new AbortController();
     const stopping = () => stopPartition.abort(this.#stopRetrying.signal.reason);
     if (this.#stopRetrying.signal.aborted) stopping();
     else this.#stopRetrying.signal.addEventListener('abort', stopping, { once: true });
-    const signals = { call: this.#abortCalls.signal, wait: stopPartition.signal };
-    let rebalance: unknown;
-    let heartbeating = false;
-    const ticker = setInterval(
-      () => {
-        if (heartbeating) return;
-        heartbeating = true;
-        heartbeat()
-          .catch((err: unknown) => {
-            if (isRebalanceError(err)) {
-              rebalance ??= err;
-              stopPartition.abort(new JobAbortedError('rebalance'));
-            } else {
-              this.#log.warn({ err: errorMessage(err), partition }, 'heartbeat failed');
-            }
-          })
-          .finally(() => {
-            heartbeating = false;
-          });
-      },
-      Math.max(100, Math.floor(this.#o.heartbeatIntervalMs / 2)),
-    );
-
-    let acked: Promise<void> = Promise.resolve();
-    let unacked = 0;
+    const signals: JobSignals = { call: this.#abortCalls.signal, wait: stopPartition.signal };
+    const ticker = new HeartbeatTicker({
+      heartbeat,
+      intervalMs: Math.max(100, Math.floor(this.#o.heartbeatIntervalMs / 2)),
+      onRebalance: () => stopPartition.abort(new JobAbortedError('rebalance')),
+      onError: (err) => this.#log.warn({ err: errorMessage(err), partition }, 'heartbeat failed'),
+    });
+    const window = new KeyWindow({ mode: this.#o.ordering, maxInFlight: this.#o.jobsPerPartition });
+    const offsets = new InOrderOffsets();
+    const commits = new BatchCommits(payload, this.#log);
+    /** Each job's path from admission to its resolved offset; settles, never rejects. */
+    const handling: Promise<void>[] = [];
     let failure: unknown;
-    let committing: Promise<void> | undefined;
-    const commitPeriodically = () => {
-      committing ??= commitOffsetsIfNecessary()
-        .catch((err: unknown) =>
-          this.#log.warn({ err: errorMessage(err), partition }, 'periodic commit failed'),
-        )
-        .finally(() => {
-          committing = undefined;
-        });
-    };
-
-    /** Runs one job; resolves once its MCP work is done, to the ack of its outcome records. */
-    const runJob = async (message: KafkaMessage): Promise<{ ack: Promise<void> }> => {
-      let outcome: JobOutcome;
-      // One span per job, continuing the producer's trace; its logs and MCP calls carry it.
-      const span = startJobSpan(
-        message,
-        { topic, partition, groupId: this.#o.groupId },
-        peekJobIdentity(message.value, TRACE_PEEK_MAX_BYTES),
-      );
-      this.#inFlight++;
-      metrics.inFlight.inc();
-      try {
-        outcome = await span.run(() => processor.process(message, { topic, partition }, signals));
-      } catch (err) {
-        span.end(undefined, err);
-        throw err;
-      } finally {
-        this.#inFlight--;
-        metrics.inFlight.dec();
-      }
-      span.run(() => this.#record(outcome));
-      span.end({
-        jobID: outcome.jobID,
-        jobType: outcome.jobType,
-        attempts: outcome.attempts,
-        status: outcome.status,
-        reason: outcome.status === 'failed' ? outcome.error.reason : undefined,
-      });
-      return { ack: publisher.publish(this.#outboundFor(outcome, message, partition)) };
-    };
-
-    // Jobs whose MCP work is under way (at most WORKER_JOBS_PER_PARTITION; 1 = strict order).
-    const window = new Set<Promise<unknown>>();
     try {
       for (const message of batch.messages) {
         if (!isRunning() || isStale() || stopPartition.signal.aborted || failure !== undefined) break;
-        const processed = runJob(message);
-        unacked++;
-        // Offsets resolve strictly in offset order, each after its own outcome is acknowledged.
-        acked = acked
-          .then(() => processed)
-          .then(({ ack }) => ack)
-          .then(() => {
-            resolveOffset(message.offset);
-            unacked--;
-            commitPeriodically();
-          });
-        acked.catch((err: unknown) => {
-          failure ??= err;
-        });
-        const slot: Promise<unknown> = processed.then(
-          () => window.delete(slot),
-          () => window.delete(slot),
+        offsets.add(message.offset);
+        const job = await window.admit(message.key, () => this.#runJob(message, partition, signals));
+        handling.push(
+          job.done
+            .then(({ ack }) => ack)
+            .then(
+              () => {
+                const upTo = offsets.handled(message.offset);
+                if (upTo !== undefined) {
+                  resolveOffset(upTo);
+                  commits.periodically();
+                }
+              },
+              (err: unknown) => {
+                offsets.failed(message.offset);
+                failure ??= err;
+              },
+            ),
         );
-        window.add(slot);
-        if (window.size >= this.#o.jobsPerPartition) await Promise.race(window);
-        if (unacked >= MAX_UNACKED_PER_PARTITION) await acked.catch(() => undefined);
+        await offsets.whenBelow(MAX_UNACKED_PER_PARTITION);
       }
-      await Promise.all(window);
-      await acked.catch((err: unknown) => {
-        if (!(err instanceof JobAbortedError)) {
-          this.#log.warn({ err: errorMessage(err), partition }, 'job not handled; it will be redelivered');
-        }
-      });
-      const commitMine = async () => {
-        await committing;
-        const mine = uncommittedOffsets()
-          .topics.filter((t) => t.topic === topic)
-          // kafkajs reports partitions here as object keys, i.e. strings.
-          .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
-        if (mine.length > 0) await commitOffsetsIfNecessary({ topics: [{ topic, partitions: mine }] });
-      };
-      if (isRunning() && !isStale() && rebalance === undefined) {
+      await window.drained();
+      await Promise.all(handling);
+      if (failure !== undefined && !(failure instanceof JobAbortedError)) {
+        this.#log.warn({ err: errorMessage(failure), partition }, 'job not handled; it will be redelivered');
+      }
+      if (isRunning() && !isStale() && ticker.rebalance === undefined) {
         // The offsets are resolved, so the next fetch need not wait for the commit round trip.
         // Requests on the coordinator connection are handled in order, so a later LeaveGroup
         // cannot overtake this commit; if it fails, the next batch's commit covers it.
-        commitMine().catch((err: unknown) =>
-          this.#log.warn({ err: errorMessage(err), partition }, 'commit failed; retried with the next batch'),
-        );
+        commits
+          .partition(topic, partition)
+          .catch((err: unknown) =>
+            this.#log.warn(
+              { err: errorMessage(err), partition },
+              'commit failed; retried with the next batch',
+            ),
+          );
       } else {
-        await commitMine();
+        await commits.partition(topic, partition);
       }
     } finally {
-      clearInterval(ticker);
+      ticker.stop();
       this.#stopRetrying.signal.removeEventListener('abort', stopping);
     }
-    if (rebalance !== undefined) throw rebalance;
+    if (ticker.rebalance !== undefined) throw ticker.rebalance;
     // A bug, not a job failure (those become outcomes): let kafkajs restart from the commit.
     if (
       failure !== undefined &&
@@ -336,6 +265,42 @@ export class JobConsumer {
     ) {
       throw failure;
     }
+  }
+
+  /** Runs one job; resolves once its MCP work is done, to the ack of its outcome records. */
+  async #runJob(
+    message: KafkaMessage,
+    partition: number,
+    signals: JobSignals,
+  ): Promise<{ ack: Promise<void> }> {
+    const { topic, processor, publisher, metrics } = this.#o;
+    // One span per job, continuing the producer's trace; its logs and MCP calls carry it.
+    const span = startJobSpan(
+      message,
+      { topic, partition, groupId: this.#o.groupId },
+      peekJobIdentity(message.value, TRACE_PEEK_MAX_BYTES),
+    );
+    let outcome: JobOutcome;
+    this.#inFlight++;
+    metrics.inFlight.inc();
+    try {
+      outcome = await span.run(() => processor.process(message, { topic, partition }, signals));
+    } catch (err) {
+      span.end(undefined, err);
+      throw err;
+    } finally {
+      this.#inFlight--;
+      metrics.inFlight.dec();
+    }
+    span.run(() => this.#record(outcome));
+    span.end({
+      jobID: outcome.jobID,
+      jobType: outcome.jobType,
+      attempts: outcome.attempts,
+      status: outcome.status,
+      reason: outcome.status === 'failed' ? outcome.error.reason : undefined,
+    });
+    return { ack: publisher.publish(this.#outboundFor(outcome, message, partition)) };
   }
 
   #record(outcome: JobOutcome): void {
@@ -404,5 +369,47 @@ export class JobConsumer {
     }
     out.push({ topic: resultsTopic, message: buildResultMessage(event, message.key) });
     return out;
+  }
+}
+
+/**
+ * Commits of one batch: a periodic commit of the resolved offsets while jobs are handled (at most
+ * one in flight; kafkajs applies WORKER_COMMIT_INTERVAL_MS), and the final commit of this
+ * batch's partition only (other partitions' batches commit their own).
+ */
+class BatchCommits {
+  readonly #payload: EachBatchPayload;
+  readonly #log: Logger;
+  #committing: Promise<void> | undefined;
+
+  constructor(payload: EachBatchPayload, log: Logger) {
+    this.#payload = payload;
+    this.#log = log;
+  }
+
+  periodically(): void {
+    this.#committing ??= this.#payload
+      .commitOffsetsIfNecessary()
+      .catch((err: unknown) =>
+        this.#log.warn(
+          { err: errorMessage(err), partition: this.#payload.batch.partition },
+          'periodic commit failed',
+        ),
+      )
+      .finally(() => {
+        this.#committing = undefined;
+      });
+  }
+
+  async partition(topic: string, partition: number): Promise<void> {
+    await this.#committing;
+    const mine = this.#payload
+      .uncommittedOffsets()
+      .topics.filter((t) => t.topic === topic)
+      // kafkajs reports partitions here as object keys, i.e. strings.
+      .flatMap((t) => t.partitions.filter((p) => Number(p.partition) === partition));
+    if (mine.length > 0) {
+      await this.#payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: mine }] });
+    }
   }
 }

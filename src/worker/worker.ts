@@ -96,6 +96,7 @@ export class KafkaWorker {
       groupId: config.groupId,
       workerId: `${config.clientId}@${hostname()}:${process.pid}`,
       partitionsConcurrency: config.partitionsConcurrency,
+      ordering: config.ordering,
       jobsPerPartition: config.jobsPerPartition,
       sessionTimeoutMs: config.sessionTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -160,6 +161,8 @@ export class KafkaWorker {
         group: config.groupId,
         servers: config.serverUrls,
         concurrency: config.partitionsConcurrency,
+        ordering: config.ordering,
+        jobsPerPartition: config.jobsPerPartition,
       },
       'kafka-worker started',
     );

@@ -3,7 +3,8 @@
  * error results, a job that keeps timing out — each land in `<topic>.dlq` with the original
  * key/value and headers naming the reason, get a `failed` outcome event, and do not block
  * the partition: good jobs behind them (same partition) still run, and the group's offsets
- * reach the end.
+ * reach the end. The first suite runs in `partition` order, so outcomes and dead letters follow
+ * offset order exactly; the second runs the default `key` mode and `unordered` with overlap.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DLQ_HEADERS } from '../../src/kafka/dead-letter.ts';
@@ -44,6 +45,7 @@ describe('kafka-worker poison messages', () => {
         group,
         serverUrl: server.url,
         extra: {
+          WORKER_ORDERING: 'partition',
           WORKER_MAX_MESSAGE_BYTES: String(64 * 1024),
           WORKER_MAX_ATTEMPTS: '2',
           WORKER_CALL_TIMEOUT_MS: '1500',
@@ -171,41 +173,50 @@ describe('kafka-worker poison messages', () => {
   });
 });
 
-describe('kafka-worker with overlapping jobs in a partition (WORKER_JOBS_PER_PARTITION=8)', () => {
-  it('handles every job once, dead-letters the poison, and commits to the end', async () => {
-    const server = await startTestServer();
-    const probe = await new KafkaProbe(brokers).connect();
-    const topic = uniqueName('pipelined');
-    const group = uniqueName('pipelined-group');
-    await probe.createTopics(topic, 1);
-    const worker = await startInProcessWorker(
-      workerEnv({ brokers, topic, group, serverUrl: server.url, extra: { WORKER_JOBS_PER_PARTITION: '8' } }),
-    );
-    const results = await probe.watch(`${topic}.results`);
-    try {
-      const messages = Array.from({ length: 200 }, (_, i) =>
-        i % 25 === 7
-          ? { key: `poison-${i}`, value: `not json ${i}` }
-          : {
-              key: `pipelined-${i}`,
-              value: JSON.stringify(saveNoteJob(`${topic}-${i}`, `${topic} note ${i}`)),
-            },
+describe.each(['key', 'unordered'])(
+  'kafka-worker with overlapping jobs in a partition (WORKER_ORDERING=%s, WORKER_JOBS_PER_PARTITION=8)',
+  (ordering) => {
+    it('handles every job once, dead-letters the poison, and commits to the end', async () => {
+      const server = await startTestServer();
+      const probe = await new KafkaProbe(brokers).connect();
+      const topic = uniqueName('pipelined');
+      const group = uniqueName('pipelined-group');
+      await probe.createTopics(topic, 1);
+      const worker = await startInProcessWorker(
+        workerEnv({
+          brokers,
+          topic,
+          group,
+          serverUrl: server.url,
+          extra: { WORKER_ORDERING: ordering, WORKER_JOBS_PER_PARTITION: '8' },
+        }),
       );
-      await probe.produce(topic, messages);
-      const events = await results.waitFor((e) => e.length >= messages.length, 60_000);
-      expect(events).toHaveLength(messages.length);
-      expect(new Set(events.map((e) => e.source.offset)).size).toBe(messages.length);
-      expect(events.filter((e) => e.status === 'failed').map((e) => e.error?.reason)).toEqual(
-        Array(8).fill('invalid-json'),
-      );
-      await waitUntil(() => probe.committedAtEnd(group, topic), 15_000, 'committed offsets at the end');
-      expect((await probe.ends(`${topic}.dlq`)).get(0)).toBe(8);
-      expect(await server.store.countNotes()).toBe(192);
-    } finally {
-      await worker.stop();
-      await results.stop();
-      await probe.close();
-      await server.stop();
-    }
-  });
-});
+      const results = await probe.watch(`${topic}.results`);
+      try {
+        const messages = Array.from({ length: 200 }, (_, i) =>
+          i % 25 === 7
+            ? { key: `poison-${i}`, value: `not json ${i}` }
+            : {
+                key: `pipelined-${i}`,
+                value: JSON.stringify(saveNoteJob(`${topic}-${i}`, `${topic} note ${i}`)),
+              },
+        );
+        await probe.produce(topic, messages);
+        const events = await results.waitFor((e) => e.length >= messages.length, 60_000);
+        expect(events).toHaveLength(messages.length);
+        expect(new Set(events.map((e) => e.source.offset)).size).toBe(messages.length);
+        expect(events.filter((e) => e.status === 'failed').map((e) => e.error?.reason)).toEqual(
+          Array(8).fill('invalid-json'),
+        );
+        await waitUntil(() => probe.committedAtEnd(group, topic), 15_000, 'committed offsets at the end');
+        expect((await probe.ends(`${topic}.dlq`)).get(0)).toBe(8);
+        expect(await server.store.countNotes()).toBe(192);
+      } finally {
+        await worker.stop();
+        await results.stop();
+        await probe.close();
+        await server.stop();
+      }
+    });
+  },
+);

@@ -157,4 +157,15 @@ describe('worker config', () => {
     const c = parseWorkerConfig({ MCP_SERVER_URL: 'http://a:8080/, http://b:8080' });
     expect(c.serverUrls).toEqual(['http://a:8080', 'http://b:8080']);
   });
+
+  it('orders by key by default, 16 jobs of a partition at once; partition and unordered on request', () => {
+    const defaults = parseWorkerConfig({});
+    expect(defaults.ordering).toBe('key');
+    expect(defaults.jobsPerPartition).toBe(16);
+    expect(parseWorkerConfig({ WORKER_ORDERING: 'partition' }).ordering).toBe('partition');
+    const unordered = parseWorkerConfig({ WORKER_ORDERING: 'unordered', WORKER_JOBS_PER_PARTITION: '4' });
+    expect(unordered).toMatchObject({ ordering: 'unordered', jobsPerPartition: 4 });
+    expect(() => parseWorkerConfig({ WORKER_ORDERING: 'fifo' })).toThrow(/WORKER_ORDERING/);
+    expect(() => parseWorkerConfig({ WORKER_JOBS_PER_PARTITION: '0' })).toThrow(/WORKER_JOBS_PER_PARTITION/);
+  });
 });
