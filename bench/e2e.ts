@@ -1,19 +1,28 @@
 /**
  * End-to-end throughput and latency of the kafka-worker: N tool-call (save_note) jobs through
- * a real broker → worker process(es) → MCP server process (SQLite) → `<topic>.results`, with 1
- * and 2 workers on a 4-partition topic; next to the ceiling measured in the same run on the
- * same broker: a kafkajs consumer that does nothing but resolve and commit offsets.
+ * a real broker → worker process(es) → MCP server process (SQLite) → `<topic>.results`, on a
+ * 4-partition topic with distinct keys (key = jobID, as `kafka-worker enqueue` sends them). Next
+ * to it, measured in the same run against the same server:
+ * - direct: the bench calls save_note itself through the worker's own MCP client
+ *   (McpJobClient, one session, an idempotency key per call as the worker sends) with as many
+ *   calls in flight as one worker allows (partitions × WORKER_JOBS_PER_PARTITION). No Kafka:
+ *   the real ceiling of the pipeline on this machine;
+ * - no-op consumer: a kafkajs consumer that only resolves and commits offsets (Kafka's ceiling).
  *
- * Protocol, the same for every row: consumers/workers start and join first (fresh topic and
- * group per row); then the bench produces all N jobs as fast as it can (batches of 500) and
- * records each job's send time. A job completes when its outcome event reaches the bench (for
- * the ceiling: when the consumer sees it). jobs/s = N / (last completion − first send);
- * latency = completion − send, so under this burst p50/p99 include queueing behind the backlog.
- * The "paced" row sends at a fixed rate below capacity to show latency without a backlog.
+ * Protocol, the same for every worker row: consumers/workers start and join first (fresh topic
+ * and group per row); then the bench produces all N jobs as fast as it can (batches of 500) and
+ * records each job's send time. A job completes when its outcome event reaches the bench.
+ * jobs/s = N / (last completion − first send); latency = completion − send, so under this burst
+ * p50/p99 include queueing behind the backlog. The "paced" row sends at a fixed rate below
+ * capacity to show latency without a backlog.
  *
  *   npm run bench:e2e                                  (node bench/e2e.ts)
  *   BENCH_JOBS=2000 BENCH_WORKERS=1 node bench/e2e.ts  smaller run
- * Kafka from KAFKA_BROKERS, else the repo's local launcher. Worker logs: BENCH_LOG_LEVEL (info).
+ * Knobs: BENCH_JOBS, BENCH_PARTITIONS, BENCH_WORKERS (worker counts in BENCH_ORDERING mode),
+ * BENCH_ORDERING (key), BENCH_JOBS_PER_PARTITION (16), BENCH_STRICT (1: add a 1-worker
+ * `partition`-order row), BENCH_DIRECT (1), BENCH_PACED_JOBS (2000), BENCH_PACED_RATE (auto: half the 1-worker burst
+ * rate of this run, so the row has no backlog), BENCH_LOG_LEVEL.
+ * Kafka from KAFKA_BROKERS, else the repo's local launcher.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,6 +33,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { findFreePort, startLocalKafka } from '../scripts/kafka-local.ts';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../src/kafka/producer.ts';
 import { ensureTopics, workerTopicConfigs } from '../src/kafka/topics.ts';
+import { McpJobClient } from '../src/mcp-client/client.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { spawnEntry } from '../test/helpers/processes.ts';
 import { type E2eRow, percentile, table } from './lib.ts';
@@ -33,9 +43,14 @@ const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 4);
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const PACED_JOBS = Number(process.env.BENCH_PACED_JOBS ?? 2_000);
-const PACED_RATE = Number(process.env.BENCH_PACED_RATE ?? 300);
-/** WORKER_JOBS_PER_PARTITION for the extra "overlapped" rows; 1 skips them. */
-const PIPELINE = Number(process.env.BENCH_JOBS_PER_PARTITION ?? 8);
+/** Jobs/s of the paced row; `auto`: half of what one worker did in the burst row of this run. */
+const PACED_RATE = process.env.BENCH_PACED_RATE ?? 'auto';
+/** WORKER_ORDERING of the worker-count rows and the paced row. */
+const ORDERING = process.env.BENCH_ORDERING ?? 'key';
+/** WORKER_JOBS_PER_PARTITION of those rows (the worker's default). */
+const PER_PARTITION = Number(process.env.BENCH_JOBS_PER_PARTITION ?? 16);
+const STRICT_ROW = process.env.BENCH_STRICT !== '0';
+const DIRECT_ROW = process.env.BENCH_DIRECT !== '0';
 const REPO = join(import.meta.dirname, '..');
 
 type Row = E2eRow;
@@ -178,16 +193,56 @@ async function main() {
     const sentAt = await produce(topic, JOBS);
     await until(() => ceiling.seenAt.size >= JOBS, 300_000);
     await ceiling.stop();
-    rows.push(summarize('ceiling: kafkajs consume + commit only', sentAt, ceiling.seenAt));
+    rows.push(summarize('no-op consumer: kafkajs consume + commit only', sentAt, ceiling.seenAt));
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
+
+  /** save_note straight to the server through the worker's MCP client, `inFlight` calls at once. */
+  const direct = async (calls: number, inFlight: number): Promise<Row> => {
+    const client = new McpJobClient({
+      serverUrl: serverUrl,
+      callTimeoutMs: 60_000,
+      logger: silentLogger(),
+      reconnect: { initialMs: 100, maxMs: 1_000 },
+    });
+    await client.connect();
+    const run = unique('direct');
+    const latencies: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        for (let i = next++; i < calls; i = next++) {
+          const jobID = `${run}-${i}`;
+          const t0 = performance.now();
+          await client.callTool(
+            'save_note',
+            { title: `bench ${jobID}`, content: `note ${i} of the e2e bench` },
+            { idempotencyKey: jobID },
+          );
+          latencies.push(performance.now() - t0);
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    await client.close();
+    latencies.sort((a, b) => a - b);
+    return {
+      scenario: `direct: save_note via the worker's MCP client, ${inFlight} in flight, no Kafka`,
+      jobs: calls,
+      seconds,
+      perSecond: calls / seconds,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+    };
+  };
 
   const runWorkers = async (
     count: number,
     jobs: number,
-    options: { rate?: number; perPartition?: number } = {},
+    options: { rate?: number; ordering: string; perPartition: number },
   ) => {
-    const { rate, perPartition = 1 } = options;
+    const { rate, ordering, perPartition } = options;
     const topic = await newTopic(`w${count}`);
     const group = unique('group');
     const results = await observe(`${topic}.results`, (v) => (JSON.parse(v) as { jobID: string }).jobID);
@@ -204,6 +259,7 @@ async function main() {
         KAFKA_CLIENT_ID: `bench-worker-${i}`,
         METRICS_PORT: String(ports[i]),
         METRICS_HOST: '127.0.0.1',
+        WORKER_ORDERING: ordering,
         WORKER_JOBS_PER_PARTITION: String(perPartition),
         LOG_LEVEL,
       }),
@@ -214,7 +270,9 @@ async function main() {
       await new Promise((r) => setTimeout(r, count > 1 ? 3_000 : 500));
       const sentAt = await produce(topic, jobs, rate);
       await until(() => results.seenAt.size >= jobs, 600_000);
-      const label = `${count} worker${count > 1 ? 's' : ''}${perPartition > 1 ? `, ${perPartition} jobs/partition overlapped` : ', strict order'}`;
+      const mode =
+        ordering === 'partition' ? 'partition order' : `${ordering} order, ${perPartition} jobs/partition`;
+      const label = `${count} worker${count > 1 ? 's' : ''}, ${mode}`;
       return summarize(rate ? `${label}, paced at ${rate} jobs/s` : label, sentAt, results.seenAt);
     } finally {
       for (const w of workers) w.child.kill('SIGTERM');
@@ -223,39 +281,69 @@ async function main() {
     }
   };
 
-  for (const count of WORKER_COUNTS) {
-    rows.push(await runWorkers(count, JOBS));
+  const inFlight = PARTITIONS * PER_PARTITION;
+  let directRow: Row | undefined;
+  if (DIRECT_ROW) {
+    await direct(Math.min(1_000, JOBS), inFlight); // warm-up: JIT, SQLite pages, the session
+    directRow = await direct(JOBS, inFlight);
+    rows.push(directRow);
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
-  if (PIPELINE > 1) {
-    for (const count of WORKER_COUNTS) {
-      rows.push(await runWorkers(count, JOBS, { perPartition: PIPELINE }));
-      process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
-    }
+  for (const count of WORKER_COUNTS) {
+    rows.push(await runWorkers(count, JOBS, { ordering: ORDERING, perPartition: PER_PARTITION }));
+    process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
+  }
+  if (STRICT_ROW && ORDERING !== 'partition') {
+    rows.push(await runWorkers(1, JOBS, { ordering: 'partition', perPartition: 1 }));
+    process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
   if (PACED_JOBS > 0) {
-    rows.push(await runWorkers(1, PACED_JOBS, { rate: PACED_RATE }));
+    const burst = rows.find((r) => r.scenario.startsWith(`1 worker, ${ORDERING} order`));
+    const rate =
+      PACED_RATE === 'auto' ? Math.max(10, Math.round((burst?.perSecond ?? 600) / 2)) : Number(PACED_RATE);
+    rows.push(await runWorkers(1, PACED_JOBS, { rate, ordering: ORDERING, perPartition: PER_PARTITION }));
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
 
   const ceilingRate = rows[0]!.perSecond;
+  const directRate = directRow?.perSecond;
   process.stdout.write(
-    `\nkafka-worker end to end: tool-call save_note jobs, ${PARTITIONS} partitions, MCP server over Streamable HTTP (SQLite)\n\n`,
+    `\nkafka-worker end to end: tool-call save_note jobs, ${PARTITIONS} partitions, distinct keys, MCP server over Streamable HTTP (SQLite)\n\n`,
   );
   process.stdout.write(
     `${table(
-      ['scenario', 'jobs', 'seconds', 'jobs/s', '% of ceiling', 'latency p50 ms', 'latency p99 ms'],
+      [
+        'scenario',
+        'jobs',
+        'seconds',
+        'jobs/s',
+        'vs direct',
+        'vs no-op consumer',
+        'latency p50 ms',
+        'latency p99 ms',
+      ],
       rows.map((r) => [
         r.scenario,
         r.jobs,
         r.seconds,
         r.perSecond,
+        directRate === undefined ? '-' : `${(r.perSecond / directRate).toFixed(2)}×`,
         `${((100 * r.perSecond) / ceilingRate).toFixed(1)}%`,
         r.p50Ms,
         r.p99Ms,
       ]),
     )}\n`,
   );
+  const main = rows.find(
+    (r) => r.scenario.startsWith(`1 worker, ${ORDERING} order`) && !r.scenario.includes('paced'),
+  );
+  if (main !== undefined && directRate !== undefined) {
+    const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+    process.stdout.write(
+      `\ntargets (1 worker, ${ORDERING} order): ≥ 1000 jobs/s — ${verdict(main.perSecond >= 1_000)} (${main.perSecond.toFixed(0)}); ` +
+        `≥ 0.8× direct at ${inFlight} in flight — ${verdict(main.perSecond >= 0.8 * directRate)} (${(main.perSecond / directRate).toFixed(2)}×)\n`,
+    );
+  }
 
   server.child.kill('SIGTERM');
   await server.exited;
