@@ -94,7 +94,10 @@ function maxOverlapInAPartition(events: JobOutcomeEvent[]): number {
     }
     edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     let running = 0;
-    for (const [, delta] of edges) best = Math.max(best, (running += delta));
+    for (const [, delta] of edges) {
+      running += delta;
+      best = Math.max(best, running);
+    }
   }
   return best;
 }
