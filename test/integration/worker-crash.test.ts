@@ -109,7 +109,10 @@ describe('kafka-worker crash safety (worker processes)', () => {
       const byJob = new Map<string, JobOutcomeEvent[]>();
       for (const e of events) byJob.set(e.jobID ?? '', [...(byJob.get(e.jobID ?? '') ?? []), e]);
       for (const runs of byJob.values()) {
-        expect(runs.slice(1).every((r) => r.result?.replayed === true)).toBe(true);
+        expect(
+          runs.slice(1).every((r) => r.result?.replayed === true),
+          `repeats of a job must be replays: ${JSON.stringify(runs.map((r) => ({ ...r, result: { replayed: r.result?.replayed } })))}`,
+        ).toBe(true);
       }
       expect((await probe.ends(`${topic}.dlq`)).get(0)).toBe(0);
       expect(await server.store.countNotes()).toBeGreaterThanOrEqual(jobs.length);
