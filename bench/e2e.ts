@@ -3,7 +3,8 @@
  * a real broker → worker process(es) → MCP server process (SQLite) → `<topic>.results`, on a
  * 4-partition topic with distinct keys (key = jobID, as `kafka-worker enqueue` sends them). Next
  * to it, measured in the same run against the same server:
- * - direct: the bench calls save_note itself through the worker's own MCP client
+ * - direct (before and after the 1-worker row; ratios use their mean): the bench calls save_note
+ *   itself through the worker's own MCP client
  *   (McpJobClient, one session, an idempotency key per call as the worker sends) with as many
  *   calls in flight as one worker allows (partitions × WORKER_JOBS_PER_PARTITION). No Kafka:
  *   the real ceiling of the pipeline on this machine;
@@ -282,20 +283,29 @@ async function main() {
   };
 
   const inFlight = PARTITIONS * PER_PARTITION;
-  let directRow: Row | undefined;
+  const push = (row: Row) => {
+    rows.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+  };
+  // The direct ceiling is measured right before AND right after the 1-worker row, and the ratio
+  // taken against their mean: on a shared machine the load drifts between rows.
+  const directRows: Row[] = [];
   if (DIRECT_ROW) {
     await direct(Math.min(1_000, JOBS), inFlight); // warm-up: JIT, SQLite pages, the session
-    directRow = await direct(JOBS, inFlight);
-    rows.push(directRow);
-    process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
+    directRows.push(await direct(JOBS, inFlight));
+    push(directRows[0]!);
   }
   for (const count of WORKER_COUNTS) {
-    rows.push(await runWorkers(count, JOBS, { ordering: ORDERING, perPartition: PER_PARTITION }));
-    process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
+    push(await runWorkers(count, JOBS, { ordering: ORDERING, perPartition: PER_PARTITION }));
+    if (count === 1 && DIRECT_ROW) {
+      const again = await direct(JOBS, inFlight);
+      again.scenario = `${again.scenario}, again`;
+      directRows.push(again);
+      push(again);
+    }
   }
   if (STRICT_ROW && ORDERING !== 'partition') {
-    rows.push(await runWorkers(1, JOBS, { ordering: 'partition', perPartition: 1 }));
-    process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
+    push(await runWorkers(1, JOBS, { ordering: 'partition', perPartition: 1 }));
   }
   if (PACED_JOBS > 0) {
     const burst = rows.find((r) => r.scenario.startsWith(`1 worker, ${ORDERING} order`));
@@ -306,7 +316,8 @@ async function main() {
   }
 
   const ceilingRate = rows[0]!.perSecond;
-  const directRate = directRow?.perSecond;
+  const directRate =
+    directRows.length === 0 ? undefined : directRows.reduce((n, r) => n + r.perSecond, 0) / directRows.length;
   process.stdout.write(
     `\nkafka-worker end to end: tool-call save_note jobs, ${PARTITIONS} partitions, distinct keys, MCP server over Streamable HTTP (SQLite)\n\n`,
   );
@@ -317,7 +328,7 @@ async function main() {
         'jobs',
         'seconds',
         'jobs/s',
-        'vs direct',
+        'vs direct (mean)',
         'vs no-op consumer',
         'latency p50 ms',
         'latency p99 ms',
@@ -341,7 +352,7 @@ async function main() {
     const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
     process.stdout.write(
       `\ntargets (1 worker, ${ORDERING} order): ≥ 1000 jobs/s — ${verdict(main.perSecond >= 1_000)} (${main.perSecond.toFixed(0)}); ` +
-        `≥ 0.8× direct at ${inFlight} in flight — ${verdict(main.perSecond >= 0.8 * directRate)} (${(main.perSecond / directRate).toFixed(2)}×)\n`,
+        `≥ 0.8× direct (mean of both direct rows) at ${inFlight} in flight — ${verdict(main.perSecond >= 0.8 * directRate)} (${(main.perSecond / directRate).toFixed(2)}×)\n`,
     );
   }
 
