@@ -63,7 +63,13 @@ export function tempDir(): string {
   return makeTempDir('kafka-worker-test-');
 }
 
-/** Worker env tuned for tests: short session timeout (the broker's minimum), quick backoff. */
+/**
+ * Worker env tuned for tests: short session timeout (the broker's minimum), quick backoff. The
+ * call timeout stays above the server's own MCP_INIT_TIMEOUT_MS (30 s): a server_initialize
+ * that spawns `node src/bin/mcp-server.ts` in the sandbox took over 10 s on a 2-core machine
+ * at load average 25 with two busy loops, and a 10 s timeout turned that into a retry
+ * (attempts: 2). Tests that exercise the timeout set their own.
+ */
 export function workerEnv(options: {
   brokers: string;
   topic: string;
@@ -81,7 +87,7 @@ export function workerEnv(options: {
     KAFKA_REBALANCE_TIMEOUT_MS: '10000',
     WORKER_BACKOFF_INITIAL_MS: '100',
     WORKER_BACKOFF_MAX_MS: '1000',
-    WORKER_CALL_TIMEOUT_MS: '10000',
+    WORKER_CALL_TIMEOUT_MS: '45000',
     WORKER_SHUTDOWN_TIMEOUT_MS: '15000',
     WORKER_LAG_INTERVAL_MS: '1000',
     METRICS_PORT: '0',
