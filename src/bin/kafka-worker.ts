@@ -136,6 +136,14 @@ async function run(config: WorkerConfig): Promise<number> {
   await worker.close();
   await http.close();
   await tracing.shutdown();
+  if (worker.consumerRestartUnderWay) {
+    // kafkajs began restarting the crashed consumer before the stop and has no way to cancel
+    // that: it keeps reconnecting to an unreachable cluster on its own timers. Everything of
+    // ours is closed, so exit now rather than wait for it into the forced exit.
+    logger.info({ code }, 'kafka-worker stopped while kafkajs was restarting its consumer; exiting');
+    logger.flush();
+    process.exit(code);
+  }
   logger.flush();
   return code;
 }

@@ -85,6 +85,7 @@ export class JobConsumer {
   /** Hard stop: abort MCP calls in flight. */
   readonly #abortCalls = new AbortController();
   #joined = false;
+  #restartUnderWay = false;
   #inFlight = 0;
 
   constructor(options: JobConsumerOptions) {
@@ -105,6 +106,7 @@ export class JobConsumer {
     const { GROUP_JOIN, REBALANCING, STOP, DISCONNECT, CRASH } = this.#consumer.events;
     this.#consumer.on(GROUP_JOIN, (e) => {
       this.#joined = true;
+      this.#restartUnderWay = false;
       this.#log.info(
         { assignment: e.payload.memberAssignment, memberId: e.payload.memberId },
         'joined consumer group',
@@ -127,7 +129,17 @@ export class JobConsumer {
         'consumer crashed',
       );
       if (!e.payload.restart && !stopping) options.onFatal?.(e.payload.error);
+      if (e.payload.restart) this.#restartUnderWay = true;
     });
+  }
+
+  /**
+   * True once kafkajs has scheduled a restart after a crash, until the consumer joins again.
+   * kafkajs cannot cancel a restart whose start() has begun (it retries connecting to the
+   * cluster on its own timers): after close(), such a consumer may keep the process alive.
+   */
+  get restartUnderWay(): boolean {
+    return this.#restartUnderWay;
   }
 
   /** True while the consumer is a member of the group with an assignment. */

@@ -119,6 +119,11 @@ export class KafkaWorker {
     return this.#consumer.joined;
   }
 
+  /** A kafkajs consumer restart began before close() and cannot be cancelled (JobConsumer). */
+  get consumerRestartUnderWay(): boolean {
+    return this.#consumer.restartUnderWay;
+  }
+
   /** Whether outcome events and dead letters are being written, and if not, why. */
   publishHealth(): PublishHealth {
     return this.#publisher.health();
