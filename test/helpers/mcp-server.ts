@@ -101,3 +101,11 @@ export async function waitFor(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** save_note calls the server counted with `outcome` (success: ran; replayed: answered from the idempotency record). */
+export async function saveNoteCalls(server: TestServer, outcome: 'success' | 'replayed'): Promise<number> {
+  const metric = await server.server.metrics.toolCalls.get();
+  return metric.values
+    .filter((v) => v.labels.tool === 'save_note' && v.labels.outcome === outcome)
+    .reduce((n, v) => n + v.value, 0);
+}

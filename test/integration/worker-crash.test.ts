@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
-import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { saveNoteCalls, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import {
   KafkaProbe,
   type SpawnedWorker,
@@ -38,13 +38,6 @@ function assertCommittedNotAheadOfHandled(committed: Map<number, number>, events
       ).toBe(true);
     }
   }
-}
-
-async function saveNoteCalls(server: TestServer, outcome: 'success' | 'replayed'): Promise<number> {
-  const metric = await server.server.metrics.toolCalls.get();
-  return metric.values
-    .filter((v) => v.labels.tool === 'save_note' && v.labels.outcome === outcome)
-    .reduce((n, v) => n + v.value, 0);
 }
 
 describe('kafka-worker crash safety (worker processes)', () => {

@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
-import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { saveNoteCalls, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import {
   type InProcessWorker,
   KafkaProbe,
@@ -106,13 +106,6 @@ function maxOverlapInAPartition(events: JobOutcomeEvent[]): number {
 async function produceKeyed(probe: KafkaProbe, topic: string, jobs: KeyedJob[]) {
   const messages = messagesOf(jobs);
   for (let i = 0; i < messages.length; i += 20) await probe.produce(topic, messages.slice(i, i + 20));
-}
-
-async function saveNoteCalls(server: TestServer, outcome: 'success' | 'replayed'): Promise<number> {
-  const metric = await server.server.metrics.toolCalls.get();
-  return metric.values
-    .filter((v) => v.labels.tool === 'save_note' && v.labels.outcome === outcome)
-    .reduce((n, v) => n + v.value, 0);
 }
 
 /** Committed offset of each partition never passes an offset without an outcome event. */
