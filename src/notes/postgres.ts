@@ -24,6 +24,7 @@ import { POSTGRES_TASKS_MIGRATION, type TaskRecordStore, type TaskRow } from '..
 import { SqlTaskRecords } from '../tasks/sql-records.ts';
 import { clampCompletionLimit, clampLimit, decodeCursor, encodeCursor } from './cursor.ts';
 import { NOTES_CHANNEL, notifyTitle, PgChangeFeed } from './pg-change-feed.ts';
+import { survivePgConnectionLoss } from './pg-connection-loss.ts';
 import { foldForSearch, likeContainsPattern, prefixRange } from './search.ts';
 import type {
   CatalogEntry,
@@ -157,8 +158,7 @@ export async function openPostgresNotesStore(options: PostgresNotesStoreOptions)
     application_name: 'mcp-hybrid-notes',
     connectionTimeoutMillis: 10_000,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
-  pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'notes database connection lost'));
+  survivePgConnectionLoss(pool, logger);
   try {
     await migrate(pool, logger);
   } catch (err) {

@@ -236,7 +236,16 @@ describe('dependencies failing under the worker', () => {
       const stoppedAt = Date.now();
       for (const replica of replicas) {
         await waitUntil(
-          async () => (await fetch(`${replica.url}/ready`)).status === 503,
+          async () => {
+            try {
+              return (await fetch(`${replica.url}/ready`)).status === 503;
+            } catch (err) {
+              const p = replica.process;
+              throw new Error(
+                `replica ${replica.url} unreachable (${String(err)}); exit ${p.child.exitCode} ${p.child.signalCode}; last logs ${JSON.stringify(p.logs.slice(-15))}; other output ${p.otherOutput.join('\n')}`,
+              );
+            }
+          },
           30_000,
           'server not ready',
         );

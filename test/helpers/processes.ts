@@ -16,6 +16,8 @@ export interface Spawned {
   logs: Array<Record<string, unknown>>;
   /** Lines that were not JSON (on stdout this would break the stdio protocol). */
   stray: string[];
+  /** The last lines of the other stream (a crash's stack trace goes to stderr); read so it never fills its pipe. */
+  otherOutput: string[];
   waitForLog(
     match: (line: Record<string, unknown>) => boolean,
     timeoutMs?: number,
@@ -49,6 +51,11 @@ export function spawnEntry(
     }
     for (const w of waiters.splice(0)) w();
   });
+  const otherOutput: string[] = [];
+  createInterface({ input: logStream === 'stdout' ? child.stderr! : child.stdout! }).on('line', (line) => {
+    otherOutput.push(line);
+    if (otherOutput.length > 200) otherOutput.shift();
+  });
   const exited = once(child, 'exit').then(([code, signal]) => ({
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
@@ -81,5 +88,5 @@ export function spawnEntry(
         }, 50);
       });
     });
-  return { child, logs, stray, waitForLog, exited };
+  return { child, logs, stray, otherOutput, waitForLog, exited };
 }
