@@ -13,6 +13,7 @@ import pg from 'pg';
 import { findFreePort, type LocalKafka, startLocalKafka } from '../../scripts/kafka-local.ts';
 import { EMBEDDED_FLAGS } from './embedded-postgres-flags.ts';
 import { REPO } from './processes.ts';
+import { rideOutClusterChange } from './worker-stack.ts';
 
 /** Partitions of __consumer_offsets (`offsets.topic.num.partitions` in BROKER_SETTINGS). */
 const OFFSETS_TOPIC_PARTITIONS = 10;
@@ -53,7 +54,7 @@ export async function leaderOf(admin: Admin, topic: string, partition: number): 
  */
 export async function coordinatorOf(admin: Admin, groupId: string): Promise<number> {
   // Looking the group up (FindCoordinator) creates __consumer_offsets on a fresh cluster.
-  await admin.describeGroups([groupId]);
+  await rideOutClusterChange('group description', () => admin.describeGroups([groupId]));
   const hash = javaHashCode(groupId);
   const abs = hash === -2147483648 ? 0 : Math.abs(hash);
   for (let attempt = 1; ; attempt++) {

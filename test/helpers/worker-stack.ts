@@ -241,6 +241,39 @@ export interface TopicWatch {
 }
 
 /** Test-side Kafka access: create topics, produce jobs, read topics and offsets. */
+/** kafkajs errors that say a broker is gone or moved, not that the request is wrong. */
+const CLUSTER_CHANGE_ERRORS = new Set([
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSMetadataNotLoaded',
+]);
+const RIDE_OUT_MS = 90_000;
+
+/**
+ * Runs a probe read again while the cluster recovers from a killed node (the probe's own
+ * client may still be pointed at it: ECONNREFUSED until its metadata moves on). Only the
+ * test's observer rides these out; the system under test is judged by what it writes.
+ * Any other error, or one lasting past RIDE_OUT_MS, is thrown.
+ */
+export async function rideOutClusterChange<T>(what: string, read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RIDE_OUT_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      const e = err as Error & { retriable?: boolean };
+      if (!(CLUSTER_CHANGE_ERRORS.has(e.name) || (e.name?.startsWith('KafkaJS') && e.retriable))) throw err;
+      if (Date.now() > deadline) throw err;
+      process.stderr.write(`[probe] ${what}: ${e.name}: ${e.message}; reading again (attempt ${attempt})\n`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 export class KafkaProbe {
   readonly kafka: Kafka;
   readonly admin: Admin;
@@ -382,19 +415,23 @@ export class KafkaProbe {
 
   /** Committed offset per partition for `group` (-1 when none). */
   async committed(group: string, topic: string): Promise<Map<number, number>> {
-    const [t] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+    const [t] = await rideOutClusterChange('committed offsets', () =>
+      this.admin.fetchOffsets({ groupId: group, topics: [topic] }),
+    );
     return new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   }
 
   /** End (high watermark) offset per partition. */
   async ends(topic: string): Promise<Map<number, number>> {
-    const offsets = await this.admin.fetchTopicOffsets(topic);
+    const offsets = await rideOutClusterChange('end offsets', () => this.admin.fetchTopicOffsets(topic));
     return new Map(offsets.map((p) => [p.partition, Number(p.high)]));
   }
 
   /** Partitions of `topic` held by each member of `group`, once the group is Stable; else undefined. */
   async assignments(group: string, topic: string): Promise<number[][] | undefined> {
-    const { groups } = await this.admin.describeGroups([group]);
+    const { groups } = await rideOutClusterChange('group description', () =>
+      this.admin.describeGroups([group]),
+    );
     const described = groups[0];
     if (described?.state !== 'Stable') return undefined;
     return described.members.map((member) => {
