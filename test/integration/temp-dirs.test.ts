@@ -6,32 +6,19 @@
  * - the Kafka launcher (startLocalKafka) removes its run dir under <home>/run on stop(), and the
  *   next start reaps a run dir whose owner died without stopping.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HOME, ensureKafkaJars, startLocalKafka } from '../../scripts/kafka-local.ts';
-import { REPO } from '../helpers/processes.ts';
 import { makeTempDir } from '../helpers/temp-dirs.ts';
+import { runVitestFixture } from '../helpers/vitest-fixture.ts';
 
-const VITEST = resolve(REPO, 'node_modules/vitest/vitest.mjs');
-const CONFIG = resolve(REPO, 'test/fixtures/temp-dirs/vitest.config.ts');
-
-async function runFixture(outcome: 'pass' | 'fail', report: string) {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith('VITEST') || name === 'NODE_ENV') delete env[name];
-  Object.assign(env, { FIXTURE_OUTCOME: outcome, TEMP_DIRS_REPORT: report, NO_COLOR: '1' });
-  const child = spawn(process.execPath, [VITEST, 'run', '--config', CONFIG], {
-    cwd: REPO,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+function runFixture(outcome: 'pass' | 'fail', report: string) {
+  return runVitestFixture('test/fixtures/temp-dirs/vitest.config.ts', {
+    FIXTURE_OUTCOME: outcome,
+    TEMP_DIRS_REPORT: report,
   });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, output };
 }
 
 describe('temporary directories of test files', () => {
