@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
+import { expectCommittedCoveredByOutcomes } from '../helpers/commit-invariants.ts';
 import { saveNoteCalls, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import {
   KafkaProbe,
@@ -21,24 +22,6 @@ import {
 } from '../helpers/worker-stack.ts';
 
 const brokers = inject('kafkaBrokers');
-
-/** Every offset below a partition's committed offset has an outcome event. */
-function assertCommittedNotAheadOfHandled(committed: Map<number, number>, events: JobOutcomeEvent[]) {
-  const handled = new Map<number, Set<number>>();
-  for (const e of events) {
-    const set = handled.get(e.source.partition) ?? new Set<number>();
-    set.add(Number(e.source.offset));
-    handled.set(e.source.partition, set);
-  }
-  for (const [partition, offset] of committed) {
-    for (let o = 0; o < offset; o++) {
-      expect(
-        handled.get(partition)?.has(o),
-        `partition ${partition} offset ${o} committed but not handled`,
-      ).toBe(true);
-    }
-  }
-}
 
 describe('kafka-worker crash safety (worker processes)', () => {
   let server: TestServer;
@@ -79,7 +62,7 @@ describe('kafka-worker crash safety (worker processes)', () => {
 
       // What the dead worker committed is covered by outcome events it published (all read).
       await results.caughtUp();
-      assertCommittedNotAheadOfHandled(await probe.committed(group, topic), results.events());
+      expectCommittedCoveredByOutcomes(await probe.committed(group, topic), results.events());
 
       const second = spawnWorker(env);
       workers.push(second);
@@ -90,7 +73,7 @@ describe('kafka-worker crash safety (worker processes)', () => {
       expect(events.filter((e) => e.status !== 'succeeded')).toEqual([]);
       expect(new Set(events.map((e) => e.jobID))).toEqual(new Set(jobs.map((j) => j.jobID)));
       await waitUntil(() => probe.committedAtEnd(group, topic), 20_000, 'committed offsets at the end');
-      assertCommittedNotAheadOfHandled(await probe.committed(group, topic), results.events());
+      expectCommittedCoveredByOutcomes(await probe.committed(group, topic), results.events());
 
       // Exactly once in effect: the server ran save_note once per job; every repeat of a jobID
       // (the dead worker's uncommitted tail, redelivered) was a replay.
@@ -150,7 +133,7 @@ describe('kafka-worker crash safety (worker processes)', () => {
       const events = results.events();
       expect(events.length).toBeLessThan(jobs.length);
       const committed = await probe.committed(group, topic);
-      assertCommittedNotAheadOfHandled(committed, events);
+      expectCommittedCoveredByOutcomes(committed, events);
       for (const [partition, offset] of committed) {
         const handled = events
           .filter((e) => e.source.partition === partition)

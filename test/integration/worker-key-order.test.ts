@@ -11,6 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { JobOutcomeEvent } from '../../src/kafka/results.ts';
+import { expectCommittedCoveredByOutcomes } from '../helpers/commit-invariants.ts';
 import { saveNoteCalls, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import {
   type InProcessWorker,
@@ -106,18 +107,6 @@ function maxOverlapInAPartition(events: JobOutcomeEvent[]): number {
 async function produceKeyed(probe: KafkaProbe, topic: string, jobs: KeyedJob[]) {
   const messages = messagesOf(jobs);
   for (let i = 0; i < messages.length; i += 20) await probe.produce(topic, messages.slice(i, i + 20));
-}
-
-/** Committed offset of each partition never passes an offset without an outcome event. */
-function expectCommittedCoveredByOutcomes(committed: Map<number, number>, events: JobOutcomeEvent[]) {
-  const handled = new Set(events.map((e) => `${e.source.partition}:${e.source.offset}`));
-  for (const [partition, offset] of committed) {
-    for (let o = 0; o < offset; o++) {
-      expect(handled.has(`${partition}:${o}`), `partition ${partition} offset ${o} committed unhandled`).toBe(
-        true,
-      );
-    }
-  }
 }
 
 describe('kafka-worker ordering by key', () => {
