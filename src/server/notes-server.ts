@@ -73,8 +73,7 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
       {
         capabilities: {
           logging: {},
-          // No `tools` here: the first registerTool installs the tool handlers, after
-          // enableKafkaTasks can wrap them (declared in the constructor, the SDK installs them at once).
+          // `tools` is declared below, once the tools are registered.
           resources: {},
           prompts: {},
           ...(deps.tasks && { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }),
@@ -84,12 +83,11 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
         ...(deps.tasks && { taskStore: deps.tasks.taskStore }),
       },
     );
-    // Before any tool: it wraps the tools/call and tools/list handlers the first registerTool installs.
-    const tasks = deps.tasks && enableKafkaTasks(server, deps.tasks.hooks);
     const session = runtime.forSession(installClientLogLevel(server, mode === 'request' ? 'off' : undefined));
     registerNotesTools(server, { store: deps.store, runtime: session, schemas: toolSchemas });
     registerInitializeTool(server, { initializer: deps.initializer, runtime: session });
-    tasks?.assertInstalled();
+    // Wraps the tools/call and tools/list handlers the tools installed.
+    if (deps.tasks) enableKafkaTasks(server, deps.tasks.hooks);
     // In front of the (task-wrapped) tools/call handler: an unknown tool is refused first.
     rejectUnknownTools(server);
     registerResources(server, { store: deps.store, resourceMaxBytes: deps.limits.resourceMaxBytes });

@@ -1,7 +1,8 @@
 /**
  * The one place that reads McpServer's private state (SDK v1). The SDK keeps its registered
- * tools and its request-handler map private; unknown-tool.ts (which tools exist, and the
- * tools/call handler it guards) and tasks/augment.ts (a task tool's input schema) need them.
+ * tools and its request-handler map private; unknown-tool.ts (which tools exist) and
+ * tasks/augment.ts (a task tool's input schema) read the tools, and both wrap handlers of the
+ * map (wrapRequestHandler: the unknown-tool guard, the task-augmented tools/call and tools/list).
  * Reading them here keeps the casts, and the checks that they are still where they were, in one
  * spot: a future SDK that moves them fails here, at server construction.
  */
@@ -33,4 +34,20 @@ export function requestHandlers(server: McpServer): Map<string, RawRequestHandle
     throw new Error('the SDK no longer exposes Server._requestHandlers as expected');
   }
   return handlers as Map<string, RawRequestHandler>;
+}
+
+/**
+ * Puts `wrap(handler)` in place of the handler the server has for `method` (call it after the
+ * handler is installed, e.g. after the first registerTool for tools/*). The wrapper sees the
+ * raw request, in front of the SDK's own parsing and validation of it.
+ */
+export function wrapRequestHandler(
+  server: McpServer,
+  method: string,
+  wrap: (handler: RawRequestHandler) => RawRequestHandler,
+): void {
+  const handlers = requestHandlers(server);
+  const handler = handlers.get(method);
+  if (!handler) throw new Error(`no ${method} handler to wrap (install it first)`);
+  handlers.set(method, wrap(handler));
 }

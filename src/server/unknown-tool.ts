@@ -10,17 +10,12 @@
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { registeredTools, requestHandlers } from './sdk-internals.ts';
+import { registeredTools, wrapRequestHandler } from './sdk-internals.ts';
 
 /** Call after every tool is registered. */
 export function rejectUnknownTools(server: McpServer): void {
   const tools = registeredTools(server);
-  const handlers = requestHandlers(server);
-  const callTool = handlers.get('tools/call');
-  if (!callTool) {
-    throw new Error('rejectUnknownTools: no tools/call handler (call it after the tools are registered)');
-  }
-  handlers.set('tools/call', (request, extra) => {
+  wrapRequestHandler(server, 'tools/call', (callTool) => (request, extra) => {
     const name = request.params?.name;
     if (typeof name !== 'string' || !Object.hasOwn(tools, name)) {
       return Promise.reject(new McpError(ErrorCode.InvalidParams, `Unknown tool: ${String(name)}`));

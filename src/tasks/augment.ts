@@ -1,17 +1,15 @@
 /**
- * Teaches one McpServer to take task-augmented calls of chosen tools through Kafka. Must run
- * before any tool is registered, on an McpServer constructed WITHOUT `tools` in its declared
- * capabilities (else the SDK installs its tool handlers in the constructor): it wraps the
- * tools/call and tools/list handlers the McpServer installs on its first registerTool (through
- * the public `setRequestHandler`), so the SDK's own tool dispatch, input and output validation
- * stay as they are for every plain call. `assertInstalled()` fails loudly if that did not happen.
+ * Teaches one McpServer to take task-augmented calls of chosen tools through Kafka. Call it
+ * after the tools are registered: it wraps the server's tools/call and tools/list handlers
+ * (sdk-internals.ts wrapRequestHandler), so the SDK's own tool dispatch, input and output
+ * validation stay as they are for every plain call. It throws at once if a task tool's input
+ * schema cannot be read from the SDK.
  *
  * - tools/list shows `execution.taskSupport: 'optional'` on the task tools.
  * - A task-augmented call of a task tool has its arguments checked against the tool's input
  *   schema first (bad input: -32602 at once, no task, no job), then is enqueued (service.ts) and
  *   answered with CreateTaskResult; of any other tool it is refused (-32601, taskSupport forbidden).
- *   The schema is read from the McpServer's registered tools (src/server/sdk-internals.ts);
- *   `assertInstalled()` fails if a task tool's schema cannot be read.
+ *   The schema is read from the McpServer's registered tools (src/server/sdk-internals.ts).
  * - A plain call of a task tool whose idempotency key names a live task is the worker running
  *   that task: it goes through `executeForWorker`. Every other plain call runs as before.
  * - The creating session gets notifications/tasks/status on each status change while it is
@@ -20,8 +18,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
-  getLiteralValue,
-  getObjectShape,
   getParseErrorMessage,
   normalizeObjectSchema,
   safeParseAsync,
@@ -37,7 +33,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '../observability/logger.ts';
 import { IDEMPOTENCY_META_KEY } from '../protocol.ts';
-import { registeredTools } from '../server/sdk-internals.ts';
+import { type RawRequestHandler, registeredTools, wrapRequestHandler } from '../server/sdk-internals.ts';
 import { isTerminalStatus, type TaskRecord } from './records.ts';
 import type { ScopeOf } from './scope.ts';
 import { toSdkTask } from './sdk-task-store.ts';
@@ -45,7 +41,6 @@ import type { TaskService } from './service.ts';
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 type CallRequest = { params: { name: string; arguments?: Record<string, unknown>; task?: { ttl?: number } } };
-type Handler = (request: never, extra: Extra) => unknown;
 
 export interface KafkaTaskHooks {
   service: TaskService;
@@ -55,7 +50,7 @@ export interface KafkaTaskHooks {
   logger: Logger;
 }
 
-export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { assertInstalled(): void } {
+export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): void {
   const inner = server.server;
   const registered = registeredTools(server);
 
@@ -71,7 +66,6 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
       );
     }
   };
-  const install = inner.setRequestHandler.bind(inner) as (schema: unknown, handler: Handler) => void;
   const closed = new AbortController();
   const previousOnClose = inner.onclose;
   inner.onclose = () => {
@@ -100,8 +94,9 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
   };
 
   const wrapCall =
-    (original: Handler): Handler =>
-    async (request: never, extra: Extra) => {
+    (original: RawRequestHandler): RawRequestHandler =>
+    async (request, rawExtra) => {
+      const extra = rawExtra as Extra;
       const { name, task, arguments: args } = (request as CallRequest).params;
       if (task) {
         if (!hooks.taskTools.has(name)) {
@@ -136,8 +131,8 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
     };
 
   const wrapList =
-    (original: Handler): Handler =>
-    async (request: never, extra: Extra) => {
+    (original: RawRequestHandler): RawRequestHandler =>
+    async (request, extra) => {
       const listed = (await original(request, extra)) as ListToolsResult;
       return {
         ...listed,
@@ -149,23 +144,10 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): { as
       };
     };
 
-  const wrapped = new Set<string>();
-  inner.setRequestHandler = ((schema: unknown, handler: Handler) => {
-    // By method name: the SDK may load its schemas from another copy of types.js than ours.
-    const method = getLiteralValue(getObjectShape(schema as never)?.method as never);
-    if (method === 'tools/call' || method === 'tools/list') wrapped.add(method);
-    if (method === 'tools/call') return install(schema, wrapCall(handler));
-    if (method === 'tools/list') return install(schema, wrapList(handler));
-    return install(schema, handler);
-  }) as typeof inner.setRequestHandler;
-  return {
-    assertInstalled() {
-      if (wrapped.size !== 2)
-        throw new Error('MCP tasks: the tool handlers were installed before they could be wrapped');
-      for (const name of hooks.taskTools) {
-        if (!registered[name]?.inputSchema)
-          throw new Error(`MCP tasks: cannot read the input schema of task tool ${name} from the SDK`);
-      }
-    },
-  };
+  for (const name of hooks.taskTools) {
+    if (!registered[name]?.inputSchema)
+      throw new Error(`MCP tasks: cannot read the input schema of task tool ${name} from the SDK`);
+  }
+  wrapRequestHandler(server, 'tools/call', wrapCall);
+  wrapRequestHandler(server, 'tools/list', wrapList);
 }
