@@ -18,7 +18,6 @@ import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { SessionEventStore } from './event-store.ts';
 import type { NotesServerFactory } from './notes-server.ts';
-import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
 
@@ -65,8 +64,6 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     metrics,
   });
 
-  /** Plain JSON or SSE, per request of a session (reply-format.ts). */
-  const replies = new ReplyFormats();
   /** The event store of each resumable session's transport. */
   const eventStores = new WeakMap<StreamableHTTPServerTransport, SessionEventStore>();
 
@@ -166,7 +163,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
             jsonRpcError(res, 404, -32001, 'Session not found: start a new session with initialize');
             return;
           }
-          await replies.handle(entry.transport as StreamableHTTPServerTransport, req, res, req.body);
+          await (entry.transport as StreamableHTTPServerTransport).handleRequest(req, res, req.body);
           return;
         }
         if (!isInitializeRequest(req.body)) {
@@ -204,9 +201,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         transport.onclose = () => {
           if (transport.sessionId) void sessions.remove(transport.sessionId, 'client');
         };
-        replies.install(transport);
         await server.connect(transport);
-        await replies.handle(transport, req, res, req.body);
+        await transport.handleRequest(req, res, req.body);
       } catch (err) {
         res.locals.log.error({ err }, 'error handling MCP request');
         if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');
