@@ -18,6 +18,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { SessionEventStore } from './event-store.ts';
 import type { NotesServerFactory } from './notes-server.ts';
+import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
 
@@ -64,6 +65,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
     metrics,
   });
 
+  /** Plain JSON or SSE, per request of a session (reply-format.ts). */
+  const replies = new ReplyFormats();
   /** The event store of each resumable session's transport. */
   const eventStores = new WeakMap<StreamableHTTPServerTransport, SessionEventStore>();
 
@@ -163,7 +166,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
             jsonRpcError(res, 404, -32001, 'Session not found: start a new session with initialize');
             return;
           }
-          await (entry.transport as StreamableHTTPServerTransport).handleRequest(req, res, req.body);
+          await replies.handle(entry.transport as StreamableHTTPServerTransport, req, res, req.body);
           return;
         }
         if (!isInitializeRequest(req.body)) {
@@ -201,8 +204,9 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         transport.onclose = () => {
           if (transport.sessionId) void sessions.remove(transport.sessionId, 'client');
         };
+        replies.install(transport);
         await server.connect(transport);
-        await transport.handleRequest(req, res, req.body);
+        await replies.handle(transport, req, res, req.body);
       } catch (err) {
         res.locals.log.error({ err }, 'error handling MCP request');
         if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');

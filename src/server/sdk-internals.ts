@@ -51,3 +51,49 @@ export function wrapRequestHandler(
   if (!handler) throw new Error(`no ${method} handler to wrap (install it first)`);
   handlers.set(method, wrap(handler));
 }
+
+type SseEncoder = InstanceType<typeof TextEncoder>;
+
+/** A stream of the web-standard Streamable HTTP transport: a pending JSON reply or an SSE stream. */
+export interface SdkReplyStream {
+  resolveJson?: (response: Response) => void;
+  controller?: ReadableStreamDefaultController<Uint8Array>;
+  encoder?: SseEncoder;
+  cleanup: () => void;
+}
+
+/** The parts of the SDK's WebStandardStreamableHTTPServerTransport that reply-format.ts uses. */
+export interface SdkStreamableInternals {
+  sessionId: string | undefined;
+  _requestToStreamMapping: Map<string | number, string>;
+  _streamMapping: Map<string, SdkReplyStream>;
+  writePrimingEvent(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    encoder: SseEncoder,
+    streamId: string,
+    protocolVersion: string,
+  ): Promise<void>;
+  startKeepAlive(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    encoder: SseEncoder,
+  ): NodeJS.Timeout | undefined;
+}
+
+/**
+ * The web-standard transport inside the SDK's Node StreamableHTTPServerTransport, with the
+ * private members reply-format.ts relies on checked to be where SDK 1.32 has them.
+ */
+export function streamableInternals(transport: object): SdkStreamableInternals {
+  const web = (transport as { _webStandardTransport?: Record<string, unknown> })._webStandardTransport;
+  if (
+    !web ||
+    !('_enableJsonResponse' in web) ||
+    !(web._requestToStreamMapping instanceof Map) ||
+    !(web._streamMapping instanceof Map) ||
+    typeof web.writePrimingEvent !== 'function' ||
+    typeof web.startKeepAlive !== 'function'
+  ) {
+    throw new Error('the SDK no longer exposes StreamableHTTPServerTransport internals as expected');
+  }
+  return web as unknown as SdkStreamableInternals;
+}
