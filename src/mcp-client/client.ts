@@ -47,6 +47,12 @@ import { classifyMcpError } from './classify.ts';
 import { createHttpFetch } from './http-fetch.ts';
 import { watchSessionStream } from './session-stream.ts';
 
+/**
+ * The level of server log messages (notifications/message) this client asks for: warnings and
+ * errors still come; the info messages a call sends (a note created, a server spawned) do not.
+ */
+export const WORKER_CLIENT_LOG_LEVEL = 'warning';
+
 /** Call failures that mean "this replica is gone": the call is resent on the next one. */
 const REPLICA_DOWN_REASONS = new Set<TransientReason>([
   'server-unavailable',
@@ -403,6 +409,18 @@ export class McpJobClient implements McpToolCaller {
     const timeoutMs = this.#options.connectTimeoutMs ?? Math.min(this.#options.callTimeoutMs, 10_000);
     try {
       await withTimeout(client.connect(transport, { timeout: timeoutMs }), timeoutMs, 'MCP handshake');
+      // Nobody reads the server's info-level log messages here, and each one turns the reply
+      // of its call into an SSE stream, which costs this client more than the call itself.
+      // Best effort: a server that refuses it still serves the calls.
+      if (client.getServerCapabilities()?.logging) {
+        await withTimeout(
+          client.setLoggingLevel(WORKER_CLIENT_LOG_LEVEL, { timeout: timeoutMs }),
+          timeoutMs,
+          'MCP logging/setLevel',
+        ).catch((err: unknown) =>
+          this.#log.debug({ err: errorMessage(err) }, 'server refused logging/setLevel; continuing'),
+        );
+      }
     } catch (err) {
       await client.close().catch(() => undefined);
       throw err;

@@ -164,6 +164,24 @@ describe('reply format per request (stateful Streamable HTTP)', () => {
     }
   });
 
+  it('answers save_note in plain JSON once the session asked for warnings only (as the worker does)', async () => {
+    const level = await post({
+      jsonrpc: '2.0',
+      id: 950,
+      method: 'logging/setLevel',
+      params: { level: 'warning' },
+    });
+    expect(level.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await level.json()).toMatchObject({ id: 950, result: {} });
+    const { id, reply } = call('save_note', { title: 'reply format quiet', content: 'x' });
+    const res = await reply;
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toMatchObject({
+      id,
+      result: { structuredContent: { title: 'reply format quiet' } },
+    });
+  });
+
   it('answers a batch on one SSE stream', async () => {
     const res = await post([
       { jsonrpc: '2.0', id: 901, method: 'tools/list' },

@@ -7,10 +7,11 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { McpJobClient } from '../../src/mcp-client/client.ts';
+import { McpJobClient, WORKER_CLIENT_LOG_LEVEL } from '../../src/mcp-client/client.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { PermanentError, ServerUnavailableError, ToolError } from '../../src/retry/errors.ts';
 import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { spawnServer, tempDir, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
 
 function client(serverUrl: string, extra: Partial<ConstructorParameters<typeof McpJobClient>[0]> = {}) {
@@ -83,6 +84,21 @@ describe('MCP client wrapper', () => {
       expect(connections).toEqual([true]);
     } finally {
       await c.close();
+    }
+  });
+
+  it('asks the server for warnings and errors only: info messages would turn each reply into a stream', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
+    const c = client(proxy.url, { authToken: 'worker-secret' });
+    try {
+      await c.callTool('save_note', { title: uniqueName('quiet'), content: 'x' });
+      expect(proxy.sent()).toContain(
+        `"method":"logging/setLevel","params":{"level":"${WORKER_CLIENT_LOG_LEVEL}"}`,
+      );
+      expect(WORKER_CLIENT_LOG_LEVEL).toBe('warning');
+    } finally {
+      await c.close();
+      await proxy.close();
     }
   });
 
