@@ -102,14 +102,25 @@ describe('kafka-worker consumer group', () => {
     const results = await probe.watch(`${topic}.results`);
     try {
       const successBefore = await saveNoteSuccesses(server);
-      const jobs = Array.from({ length: 1_500 }, (_, i) =>
+      const jobs = Array.from({ length: 2_250 }, (_, i) =>
         saveNoteJob(uniqueName(`rb-${i}`), uniqueName('rb')),
       );
-      await probe.produceJobs(topic, jobs);
+      // A third now, the rest once worker-b holds partitions: a fast worker-a could otherwise
+      // finish every job before worker-b joins, and there would be no rebalance mid-stream.
+      await probe.produceJobs(topic, jobs.slice(0, 750));
 
       const a = await start(topic, group, 'worker-a');
       await results.waitFor((e) => e.length >= 150, 60_000);
       await start(topic, group, 'worker-b');
+      await waitUntil(
+        async () => {
+          const held = await probe.assignments(group, topic);
+          return held?.length === 2 && held.every((p) => p.length > 0);
+        },
+        60_000,
+        'worker-b to hold partitions',
+      );
+      await probe.produceJobs(topic, jobs.slice(750));
       await results.waitFor((e) => e.some((x) => x.worker.startsWith('worker-b@')), 60_000);
       await results.waitFor((e) => e.length >= 600, 60_000);
       expect(results.events().length).toBeLessThan(jobs.length);
