@@ -440,6 +440,23 @@ export class KafkaProbe {
     });
   }
 
+  /** Waits until the group is Stable with `members` members that each hold partitions of `topic`. */
+  async waitForMembersHolding(
+    group: string,
+    topic: string,
+    members: number,
+    timeoutMs = 60_000,
+  ): Promise<void> {
+    await waitUntil(
+      async () => {
+        const held = await this.assignments(group, topic);
+        return held?.length === members && held.every((p) => p.length > 0);
+      },
+      timeoutMs,
+      `${members} members of ${group} each holding partitions of ${topic}`,
+    );
+  }
+
   async committedAtEnd(group: string, topic: string): Promise<boolean> {
     const [committed, ends] = await Promise.all([this.committed(group, topic), this.ends(topic)]);
     for (const [partition, end] of ends) {

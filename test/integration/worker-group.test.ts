@@ -64,14 +64,7 @@ describe('kafka-worker consumer group', () => {
       const b = await start(topic, group, 'worker-b');
       await waitUntil(() => a.worker.ready && b.worker.ready, 30_000, 'both workers in the group');
       // The first worker's solo assignment is replaced by the shared one: both hold partitions.
-      await waitUntil(
-        async () => {
-          const held = await probe.assignments(group, topic);
-          return held?.length === 2 && held.every((p) => p.length > 0);
-        },
-        30_000,
-        'the four partitions shared by both workers',
-      );
+      await probe.waitForMembersHolding(group, topic, 2, 30_000);
       const before = results.events().length;
       const jobs = Array.from({ length: 400 }, (_, i) =>
         saveNoteJob(uniqueName(`split-${i}`), uniqueName('split')),
@@ -112,14 +105,7 @@ describe('kafka-worker consumer group', () => {
       const a = await start(topic, group, 'worker-a');
       await results.waitFor((e) => e.length >= 150, 60_000);
       await start(topic, group, 'worker-b');
-      await waitUntil(
-        async () => {
-          const held = await probe.assignments(group, topic);
-          return held?.length === 2 && held.every((p) => p.length > 0);
-        },
-        60_000,
-        'worker-b to hold partitions',
-      );
+      await probe.waitForMembersHolding(group, topic, 2);
       await probe.produceJobs(topic, jobs.slice(750));
       await results.waitFor((e) => e.some((x) => x.worker.startsWith('worker-b@')), 60_000);
       await results.waitFor((e) => e.length >= 600, 60_000);

@@ -243,11 +243,7 @@ describe('kafka-worker ordering by key', () => {
       const a = await start('worker-a');
       await results.waitFor((e) => e.length >= 150, 60_000);
       await start('worker-b');
-      await waitUntil(
-        async () => (await probe.assignments(group, topic))?.filter((p) => p.length > 0).length === 2,
-        60_000,
-        'both workers to hold partitions',
-      );
+      await probe.waitForMembersHolding(group, topic, 2);
       await produceKeyed(probe, topic, jobs.slice(half));
       await results.waitFor((e) => e.some((x) => x.worker.startsWith('worker-b@')), 60_000);
       inProcess.splice(inProcess.indexOf(a), 1);
