@@ -554,10 +554,13 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
   if (!ready.ok) {
     await stopChild(child, 5_000);
     const tail = await readTail(o.logFile, 40);
+    // The cause is often far above the tail (a failed bind is followed by the whole shutdown).
+    const cause = startFailureCause(await readHead(o.logFile, LOG_SCAN_BYTES));
     throw new BrokerStartError(
       `Kafka ${o.version} did not become ready on ${HOST}:${o.port} (${ready.reason}).\n` +
+        (cause.firstError ? `First error: ${cause.firstError}\n` : '') +
         `Log: ${o.logFile}\n--- last lines ---\n${tail}`,
-      /Address already in use|BindException/.test(tail),
+      cause.portInUse,
     );
   }
   o.onProgress?.(
@@ -860,6 +863,37 @@ async function run(
   });
   const [code] = (await once(child, 'close')) as [number | null];
   return { code, output };
+}
+
+/** How much of a failed broker's log is searched for the cause (a start writes far less). */
+const LOG_SCAN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Why a broker did not start, from its log: the first ERROR line, and whether a port it was
+ * given was taken meanwhile (free ports are only free until someone binds them; the caller
+ * retries that race with other ports).
+ */
+export function startFailureCause(log: string): { firstError?: string; portInUse: boolean } {
+  const firstError = log.split('\n').find((line) => /\[(ERROR|FATAL)\]|\b(ERROR|FATAL)\b/.test(line));
+  return {
+    ...(firstError !== undefined && { firstError: firstError.trim() }),
+    portInUse: /Address already in use|BindException/.test(log),
+  };
+}
+
+async function readHead(file: string, bytes: number): Promise<string> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(Math.min((await handle.stat()).size, bytes));
+      await handle.read(buffer, 0, buffer.length, 0);
+      return buffer.toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
 }
 
 async function readTail(file: string, lines: number): Promise<string> {
