@@ -555,7 +555,7 @@ async function launchBroker(o: LaunchOptions): Promise<LaunchedBroker> {
     await stopChild(child, 5_000);
     const tail = await readTail(o.logFile, 40);
     // The cause is often far above the tail (a failed bind is followed by the whole shutdown).
-    const cause = startFailureCause(await readHead(o.logFile, LOG_SCAN_BYTES));
+    const cause = startFailureCause((await readLogBytes(o.logFile, LOG_SCAN_BYTES, 'start')) ?? '');
     throw new BrokerStartError(
       `Kafka ${o.version} did not become ready on ${HOST}:${o.port} (${ready.reason}).\n` +
         (cause.firstError ? `First error: ${cause.firstError}\n` : '') +
@@ -881,36 +881,26 @@ export function startFailureCause(log: string): { firstError?: string; portInUse
   };
 }
 
-async function readHead(file: string, bytes: number): Promise<string> {
+/** Up to `bytes` of a log, from its start or its end; undefined when there is no log. */
+async function readLogBytes(file: string, bytes: number, from: 'start' | 'end'): Promise<string | undefined> {
   try {
     const handle = await open(file, 'r');
     try {
-      const buffer = Buffer.alloc(Math.min((await handle.stat()).size, bytes));
-      await handle.read(buffer, 0, buffer.length, 0);
+      const { size } = await handle.stat();
+      const buffer = Buffer.alloc(Math.min(size, bytes));
+      await handle.read(buffer, 0, buffer.length, from === 'start' ? 0 : size - buffer.length);
       return buffer.toString('utf8');
     } finally {
       await handle.close();
     }
   } catch {
-    return '';
+    return undefined;
   }
 }
 
 async function readTail(file: string, lines: number): Promise<string> {
-  try {
-    const handle = await open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 16_384);
-      const buffer = Buffer.alloc(length);
-      await handle.read(buffer, 0, length, size - length);
-      return buffer.toString('utf8').split('\n').slice(-lines).join('\n');
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return '(no log written)';
-  }
+  const end = await readLogBytes(file, 16_384, 'end');
+  return end === undefined ? '(no log written)' : end.split('\n').slice(-lines).join('\n');
 }
 
 function isNotFound(error: unknown): boolean {

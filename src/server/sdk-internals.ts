@@ -3,8 +3,9 @@
  * tools and its request-handler map private; unknown-tool.ts (which tools exist) and
  * tasks/augment.ts (a task tool's input schema) read the tools, and both wrap handlers of the
  * map (wrapRequestHandler: the unknown-tool guard, the task-augmented tools/call and tools/list).
+ * reply-format.ts reads the Streamable HTTP transport's stream maps (streamableInternals).
  * Reading them here keeps the casts, and the checks that they are still where they were, in one
- * spot: a future SDK that moves them fails here, at server construction.
+ * spot: a future SDK that moves them fails here, at server or session construction.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';

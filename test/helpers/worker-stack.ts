@@ -240,7 +240,6 @@ export interface TopicWatch {
   stop(): Promise<void>;
 }
 
-/** Test-side Kafka access: create topics, produce jobs, read topics and offsets. */
 /** kafkajs errors that say a broker is gone or moved, not that the request is wrong. */
 const CLUSTER_CHANGE_ERRORS = new Set([
   'KafkaJSNumberOfRetriesExceeded',
@@ -274,6 +273,7 @@ export async function rideOutClusterChange<T>(what: string, read: () => Promise<
   }
 }
 
+/** Test-side Kafka access: create topics, produce jobs, read topics and offsets. */
 export class KafkaProbe {
   readonly kafka: Kafka;
   readonly admin: Admin;
