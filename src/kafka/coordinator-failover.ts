@@ -15,9 +15,17 @@
  * (connection refused/closed, node no longer in the metadata, "not coordinator", "coordinator
  * not available") looks the coordinator up again and is retried once at the new one.
  *
- * kafkajs exposes neither the coordinator nor a hook, so this wraps three methods of its
- * internal classes (ConsumerGroup#heartbeat, OffsetManager#getCoordinator and #commitOffsets),
- * once per process. It checks that they exist and refuses to start otherwise, so a kafkajs
+ * Joining has the same hole: kafkajs' ConsumerGroup#joinAndSync retries only "rebalance in
+ * progress" and gives up on anything else. A JoinGroup is parked at the coordinator until every
+ * member has rejoined (seconds, or minutes while a member finishes a long batch), so a consumer
+ * starting or rejoining when the coordinator dies loses its join; at start kafkajs then crashes
+ * the consumer and restarts it from scratch. Here a join that fails because the coordinator
+ * is gone or still loading the group is started again at the successor, unless the consumer
+ * is stopping (kafkajs' Runner#stop marks its group).
+ *
+ * kafkajs exposes neither the coordinator nor a hook, so this wraps five methods of its
+ * internal classes (ConsumerGroup#heartbeat and #joinAndSync, OffsetManager#getCoordinator and
+ * #commitOffsets, Runner#stop), once per process. It checks that they exist and refuses to start otherwise, so a kafkajs
  * upgrade that moves them fails loudly instead of silently losing the failover.
  */
 import { createRequire } from 'node:module';
@@ -50,9 +58,19 @@ interface ConsumerGroupLike {
   memberId: string | null;
   offsetManager: OffsetManagerLike | null;
   heartbeat(options: { interval: number }): Promise<void>;
+  joinAndSync(): Promise<void>;
+  [STOPPING]?: boolean;
+}
+
+interface RunnerLike {
+  consumerGroup: ConsumerGroupLike | null;
+  stop(): Promise<void>;
 }
 
 type Proto<T> = { prototype: T };
+
+/** Set on a consumer group whose consumer is stopping: it is not joined again from here. */
+const STOPPING = Symbol('consumerStopping');
 
 /** Pause between FindCoordinator rounds while the dead coordinator is being replaced. */
 const REDISCOVER_INTERVAL_MS = 250;
@@ -65,14 +83,18 @@ const REDISCOVER_TIMEOUT_MS = 60_000;
  * dead node; kafkajs' own lookup backs off exponentially (up to seconds) between those tries,
  * this one asks again every REDISCOVER_INTERVAL_MS so it finds the successor right away.
  */
-async function rediscoverCoordinator(cluster: ClusterLike, groupId: string): Promise<BrokerLike> {
+async function rediscoverCoordinator(
+  cluster: ClusterLike,
+  groupId: string,
+  stopping: () => boolean = () => false,
+): Promise<BrokerLike> {
   const deadline = Date.now() + REDISCOVER_TIMEOUT_MS;
   for (;;) {
     try {
       const { coordinator } = await cluster.findGroupCoordinatorMetadata({ groupId });
       return await cluster.findBroker({ nodeId: coordinator.nodeId });
     } catch (err) {
-      if (Date.now() >= deadline) throw err;
+      if (Date.now() >= deadline || stopping()) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, REDISCOVER_INTERVAL_MS));
     await cluster.refreshMetadata().catch(() => undefined);
@@ -95,6 +117,11 @@ export function isCoordinatorLost(err: unknown): boolean {
   );
 }
 
+/** True when a failed join should be started again: the coordinator is gone or still loading. */
+export function isJoinInterrupted(err: unknown): boolean {
+  return isCoordinatorLost(err) || (err as { type?: string } | null)?.type === 'GROUP_LOAD_IN_PROGRESS';
+}
+
 let installed = false;
 
 /** Installs the failover (idempotent). Throws when kafkajs' internals are not the expected ones. */
@@ -106,10 +133,13 @@ export function installCoordinatorFailover(): void {
   const { prototype: consumerGroup } =
     require('kafkajs/src/consumer/consumerGroup.js') as Proto<ConsumerGroupLike>;
   const { prototype: clusterProto } = require('kafkajs/src/cluster/index.js') as Proto<ClusterLike>;
+  const { prototype: runner } = require('kafkajs/src/consumer/runner.js') as Proto<RunnerLike>;
   for (const [name, fn] of [
     ['OffsetManager#getCoordinator', offsetManager.getCoordinator],
     ['OffsetManager#commitOffsets', offsetManager.commitOffsets],
     ['ConsumerGroup#heartbeat', consumerGroup.heartbeat],
+    ['ConsumerGroup#joinAndSync', consumerGroup.joinAndSync],
+    ['Runner#stop', runner.stop],
     ['Cluster#findGroupCoordinatorMetadata', clusterProto.findGroupCoordinatorMetadata],
     ['Cluster#findBroker', clusterProto.findBroker],
   ] as const) {
@@ -151,10 +181,34 @@ export function installCoordinatorFailover(): void {
       return await heartbeat.call(this, options);
     } catch (err) {
       if (!isCoordinatorLost(err) || this.memberId === null) throw err;
-      this.coordinator = await rediscoverCoordinator(this.cluster, this.groupId);
+      this.coordinator = await rediscoverCoordinator(this.cluster, this.groupId, () => !!this[STOPPING]);
       if (this.offsetManager) this.offsetManager.coordinator = this.coordinator;
       return await heartbeat.call(this, options);
     }
+  };
+
+  const joinAndSync = consumerGroup.joinAndSync;
+  consumerGroup.joinAndSync = async function (this: ConsumerGroupLike) {
+    const deadline = Date.now() + REDISCOVER_TIMEOUT_MS;
+    for (;;) {
+      try {
+        return await joinAndSync.call(this);
+      } catch (err) {
+        if (!isJoinInterrupted(err) || Date.now() >= deadline || this[STOPPING]) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, REDISCOVER_INTERVAL_MS));
+      // The join looks the coordinator up itself; this waits until the answer is a live broker
+      // (kafkajs' own lookup would back off for seconds between asking).
+      await rediscoverCoordinator(this.cluster, this.groupId, () => !!this[STOPPING]);
+    }
+  };
+
+  // kafkajs' Runner#stop returns at once while the runner is still starting (joining), so the
+  // group is marked before it looks.
+  const stop = runner.stop;
+  runner.stop = async function (this: RunnerLike) {
+    if (this.consumerGroup) this.consumerGroup[STOPPING] = true;
+    return await stop.call(this);
   };
   installed = true;
 }

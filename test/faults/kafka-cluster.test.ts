@@ -52,6 +52,17 @@ const batchOf = (m: KafkaMessage) => (m as KafkaMessage & { batchContext: BatchC
  */
 const COMMITS_RESUME_WITHIN_MS = 30_000;
 
+/** Partitions replicated on `nodes` only (min.insync.replicas=1 for these two-replica topics). */
+function onNodes(nodes: number[], partitions: number) {
+  return {
+    replicaAssignment: Array.from({ length: partitions }, (_, partition) => ({
+      partition,
+      replicas: partition % 2 === 0 ? nodes : [...nodes].reverse(),
+    })),
+    configEntries: [{ name: 'min.insync.replicas', value: '1' }],
+  };
+}
+
 describe('a 3-node Kafka cluster', () => {
   let cluster: LocalKafka;
   let probe: KafkaProbe;
@@ -238,17 +249,10 @@ describe('a 3-node Kafka cluster', () => {
     const others = cluster.nodes.map((n) => n.nodeId).filter((id) => id !== coordinator);
     const topic = uniqueName('coord');
     // Every partition of the worker's topics on the two other nodes: the kill touches nothing
-    // but the coordinator (min.insync.replicas=1 for these two-replica topics).
-    const onOthers = (partitions: number) => ({
-      replicaAssignment: Array.from({ length: partitions }, (_, partition) => ({
-        partition,
-        replicas: partition % 2 === 0 ? others : [...others].reverse(),
-      })),
-      configEntries: [{ name: 'min.insync.replicas', value: '1' }],
-    });
+    // but the coordinator.
     await ensureTopics(
       probe.admin,
-      [topic, `${topic}.dlq`, `${topic}.results`].map((name) => ({ topic: name, ...onOthers(4) })),
+      [topic, `${topic}.dlq`, `${topic}.results`].map((name) => ({ topic: name, ...onNodes(others, 4) })),
       silentLogger(),
     );
     const server = await startTestServer();
@@ -298,6 +302,75 @@ describe('a 3-node Kafka cluster', () => {
       if (!node.running) await node.start();
     }
   });
+  /**
+   * A JoinGroup is parked at the coordinator until every member has rejoined. Member A holds a
+   * batch (no heartbeat, so it cannot learn of the rebalance); member B starts and its join is
+   * parked; then the coordinator is killed. kafkajs gave up on that join ("Closed connection")
+   * and crashed B's consumer (restarting it from scratch); with the failover B joins the
+   * successor once A has let go of its batch, and no consumer crashes.
+   */
+  it('a join under way when the coordinator dies is made again at the successor, without a crash', async () => {
+    const group = uniqueName('join-group');
+    const coordinator = await coordinatorOf(probe.admin, group);
+    const others = cluster.nodes.map((n) => n.nodeId).filter((id) => id !== coordinator);
+    const topic = uniqueName('join');
+    await ensureTopics(probe.admin, [{ topic, ...onNodes(others, 2) }], silentLogger());
+    const kafka = createKafka({ clientId: 'join-test', brokers: cluster.brokers, logger: silentLogger() });
+    const crashes: string[] = [];
+    const joined = new Set<string>();
+    let releaseA!: () => void;
+    const aReleased = new Promise<void>((resolve) => {
+      releaseA = resolve;
+    });
+    let aHolding = false;
+    const member = (name: string) => {
+      const consumer = kafka.consumer({ groupId: group, sessionTimeout: 30_000, rebalanceTimeout: 60_000 });
+      consumer.on(consumer.events.CRASH, (e) => crashes.push(`${name}: ${e.payload.error.message}`));
+      consumer.on(consumer.events.GROUP_JOIN, () => joined.add(name));
+      return consumer;
+    };
+    const a = member('a');
+    const b = member('b');
+    const node = cluster.nodes.find((n) => n.nodeId === coordinator)!;
+    try {
+      await a.connect();
+      await a.subscribe({ topics: [topic], fromBeginning: true });
+      await a.run({
+        eachBatch: async () => {
+          aHolding = true;
+          await aReleased;
+        },
+      });
+      await probe.produceJobs(topic, [saveNoteJob(uniqueName('join'), 'hold')]);
+      await waitUntil(() => aHolding, 60_000, 'member A holding a batch');
+
+      await b.connect();
+      await b.subscribe({ topics: [topic], fromBeginning: true });
+      const bRunning = b.run({ eachBatch: async () => undefined });
+      await waitUntil(
+        async () => (await probe.admin.describeGroups([group])).groups[0]?.state === 'PreparingRebalance',
+        60_000,
+        "member B's join parked at the coordinator",
+        100,
+      );
+      joined.clear();
+      await node.kill('SIGKILL');
+      releaseA();
+      await bRunning;
+      await waitUntil(
+        () => joined.has('b') && joined.has('a'),
+        120_000,
+        'both members joined after the kill',
+        250,
+      );
+      expect(crashes).toEqual([]);
+    } finally {
+      releaseA();
+      await Promise.all([a, b].map((c) => c.disconnect().catch(() => undefined)));
+      if (!node.running) await node.start();
+    }
+  });
+
   /**
    * Every producer of ours writes with acks=all and idempotence — shown by what the broker does.
    * Topics with min.insync.replicas=3 lose their in-sync quorum when one node dies: the broker
