@@ -1,7 +1,8 @@
 /**
  * Throughput on a 3-node Kafka cluster next to a single broker, in one run: the same
  * end-to-end benchmark (bench/e2e.ts: the no-op ceiling, then 1 and 2 worker processes running
- * save_note jobs through an MCP server process) first against a 1-node broker, then against a
+ * save_note jobs through an MCP server process, in the worker's default order — by key — or in
+ * BENCH_ORDERING's) first against a 1-node broker, then against a
  * 3-node cluster (replication factor 3, min.insync.replicas=2; every write acks=all). The two
  * run one after the other so they do not compete for the machine's cores.
  *
@@ -26,7 +27,7 @@ async function runE2e(brokers: string[]): Promise<E2eRow[]> {
       KAFKA_BROKERS: brokers.join(','),
       BENCH_JOBS: JOBS,
       BENCH_WORKERS: '1,2',
-      BENCH_ORDERING: 'partition',
+      BENCH_ORDERING: process.env.BENCH_ORDERING ?? 'key',
       BENCH_STRICT: '0',
       BENCH_DIRECT: '0',
       BENCH_PACED_JOBS: '0',
