@@ -240,9 +240,8 @@ describe('dependencies failing under the worker', () => {
             try {
               return (await fetch(`${replica.url}/ready`)).status === 503;
             } catch (err) {
-              const p = replica.process;
               throw new Error(
-                `replica ${replica.url} unreachable (${String(err)}); exit ${p.child.exitCode} ${p.child.signalCode}; last logs ${JSON.stringify(p.logs.slice(-15))}; other output ${p.otherOutput.join('\n')}`,
+                `replica ${replica.url} unreachable (${String(err)}); ${replica.process.describe()}`,
               );
             }
           },

@@ -23,6 +23,8 @@ export interface Spawned {
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** For a failure message: running or how it exited, its last log lines, stray and other output. */
+  describe(): string;
 }
 
 export function spawnEntry(
@@ -60,15 +62,24 @@ export function spawnEntry(
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
   }));
+  const describe = () => {
+    const state =
+      child.exitCode === null && child.signalCode === null
+        ? 'running'
+        : `exited (code ${child.exitCode}, signal ${child.signalCode})`;
+    return [
+      `pid ${child.pid} ${state}`,
+      `last log lines: ${JSON.stringify(logs.slice(-15))}`,
+      stray.length > 0 ? `stray output: ${stray.slice(-20).join('\n')}` : '',
+      otherOutput.length > 0 ? `other output: ${otherOutput.slice(-40).join('\n')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+  };
   const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000) =>
     new Promise<Record<string, unknown>>((resolvePromise, reject) => {
       const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `no matching log line within ${timeoutMs} ms; got: ${JSON.stringify(logs.slice(-5))} ${stray.slice(-5).join('\n')}`,
-            ),
-          ),
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; ${describe()}`)),
         timeoutMs,
       );
       const check = () => {
@@ -83,10 +94,10 @@ export function spawnEntry(
         setTimeout(() => {
           if (!logs.find(match)) {
             clearTimeout(timer);
-            reject(new Error(`process exited before a matching log line; stray output: ${stray.join('\n')}`));
+            reject(new Error(`process exited before a matching log line; ${describe()}`));
           }
         }, 50);
       });
     });
-  return { child, logs, stray, otherOutput, waitForLog, exited };
+  return { child, logs, stray, otherOutput, waitForLog, exited, describe };
 }
