@@ -825,7 +825,50 @@ function brokerPidsUsing(propertiesFile: string): number[] {
     .filter((pid) => pid !== process.pid && isOurBroker(pid, propertiesFile));
 }
 
-export async function findFreePort(avoid: number[] = []): Promise<number> {
+/**
+ * Where findFreePort looks: the range just below the kernel's ephemeral range (Linux:
+ * /proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default). A port the kernel hands out
+ * for `listen(0)` comes from the ephemeral range, which is also where every outgoing connection
+ * takes its source port — so between finding such a port and the child process binding it, any
+ * client socket on the machine may take it (a test suite opens thousands). Below that range only
+ * another explicit listener can. Undefined where the range cannot be read or leaves no room.
+ */
+export function listenPortRange(
+  ephemeral: { low: number; high: number } | undefined,
+  span = 12_000,
+): { low: number; high: number } | undefined {
+  if (!ephemeral || ephemeral.low - span < 1024) return undefined;
+  return { low: ephemeral.low - span, high: ephemeral.low - 1 };
+}
+
+export function readEphemeralRange(): { low: number; high: number } | undefined {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    return low && high ? { low, high } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A port on 127.0.0.1 that is free now, not in `avoid`: a random one of listenPortRange() that
+ * binds, else (no such range, or 100 tries taken) one the kernel picks. Free now is all it can
+ * say — whoever binds it later still races other listeners — so the launcher retries a bind
+ * failure (startFailureCause), and the range keeps outgoing connections out of the race.
+ */
+export async function findFreePort(
+  avoid: number[] = [],
+  range = listenPortRange(readEphemeralRange()),
+): Promise<number> {
+  if (range) {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
+      if (!avoid.includes(port) && (await isPortFree(port))) return port;
+    }
+  }
   for (;;) {
     const port = await new Promise<number>((done, fail) => {
       const server = createServer();
