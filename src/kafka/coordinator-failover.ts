@@ -25,10 +25,12 @@
  *
  * kafkajs exposes neither the coordinator nor a hook, so this wraps five methods of its
  * internal classes (ConsumerGroup#heartbeat and #joinAndSync, OffsetManager#getCoordinator and
- * #commitOffsets, Runner#stop), once per process. It checks that they exist and refuses to start otherwise, so a kafkajs
- * upgrade that moves them fails loudly instead of silently losing the failover.
+ * #commitOffsets, Runner#stop), once per process. It checks that they exist and refuses to start
+ * otherwise, so a kafkajs upgrade that moves them fails loudly instead of silently losing the
+ * failover.
  */
 import { createRequire } from 'node:module';
+import { sleep } from '../retry/backoff.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -96,7 +98,7 @@ async function rediscoverCoordinator(
     } catch (err) {
       if (Date.now() >= deadline || stopping()) throw err;
     }
-    await new Promise((resolve) => setTimeout(resolve, REDISCOVER_INTERVAL_MS));
+    await sleep(REDISCOVER_INTERVAL_MS);
     await cluster.refreshMetadata().catch(() => undefined);
   }
 }
@@ -196,7 +198,7 @@ export function installCoordinatorFailover(): void {
       } catch (err) {
         if (!isJoinInterrupted(err) || Date.now() >= deadline || this[STOPPING]) throw err;
       }
-      await new Promise((resolve) => setTimeout(resolve, REDISCOVER_INTERVAL_MS));
+      await sleep(REDISCOVER_INTERVAL_MS);
       // The join looks the coordinator up itself; this waits until the answer is a live broker
       // (kafkajs' own lookup would back off for seconds between asking).
       await rediscoverCoordinator(this.cluster, this.groupId, () => !!this[STOPPING]);

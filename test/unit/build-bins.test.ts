@@ -4,7 +4,7 @@
  * "sh: kafka-worker: Permission denied".
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/processes.ts';
@@ -12,12 +12,10 @@ import { makeTempDir } from '../helpers/temp-dirs.ts';
 
 describe('npm run build', () => {
   it('runs scripts/mark-bins-executable.mjs after tsc', () => {
-    const { scripts, bin } = JSON.parse(
-      spawnSync(process.execPath, ['-p', 'JSON.stringify(require("./package.json"))'], {
-        cwd: REPO,
-        encoding: 'utf8',
-      }).stdout,
-    ) as { scripts: Record<string, string>; bin: Record<string, string> };
+    const { scripts, bin } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+      bin: Record<string, string>;
+    };
     expect(scripts.build).toMatch(/tsc -p tsconfig\.build\.json && node scripts\/mark-bins-executable\.mjs$/);
     expect(Object.keys(bin).sort()).toEqual(['kafka-worker', 'mcp-server']);
   });
