@@ -21,6 +21,7 @@ import type { NotesServerFactory } from './notes-server.ts';
 import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
+import { useLightweightWebGlobals } from './web-globals.ts';
 
 export interface HttpAppDeps {
   serverFactory: NotesServerFactory;
@@ -59,6 +60,8 @@ const KNOWN_ROUTES = new Set(['/mcp', '/sse', '/message', '/health', '/ready', '
 
 export function createHttpApp(deps: HttpAppDeps): HttpApp {
   const { serverFactory, logger, metrics, options } = deps;
+  // Every Streamable HTTP reply is a web Response: keep it cheap to write (web-globals.ts).
+  useLightweightWebGlobals();
   const sessions = new SessionRegistry<StreamableHTTPServerTransport | SSEServerTransport>({
     idleMs: options.sessionIdleMs,
     logger,
