@@ -319,7 +319,10 @@ async function main() {
   // taken against their mean: on a shared machine the load drifts between rows.
   const directRows: Row[] = [];
   if (DIRECT_ROW) {
-    await direct(Math.min(1_000, JOBS), inFlight); // warm-up: JIT, SQLite pages, the session
+    // Warm-up: JIT, SQLite pages, the session. As many calls as a measured row: after only 1,000,
+    // the first direct row still ran 25–90% below the second in three runs of 27 Nov (1,615 vs
+    // 2,397, 1,619 vs 1,861, 1,242 vs 2,358 calls/s), which flattered the "vs direct" ratio.
+    await direct(JOBS, inFlight);
     directRows.push(await direct(JOBS, inFlight));
     push(directRows[0]!);
   }

@@ -16,6 +16,43 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * A Response over a body already read whole: `json()`, `text()` and the byte readers use the
+ * bytes at hand. A native Response over a body stream (what `Readable.toWeb` gives) reads it back
+ * through web streams, which cost the worker's client several percent of its CPU per call, and
+ * a JSON-RPC reply is read whole by the SDK anyway. `body` still gives a stream of the bytes
+ * (asking for it counts as using the body).
+ */
+export function bufferedResponse(bytes: Buffer, init: ResponseInit): Response {
+  const response = new Response(null, init);
+  let used = false;
+  let stream: ReadableStream<Uint8Array> | undefined;
+  const take = (): Buffer => {
+    if (used) throw new TypeError('Body is unusable: Body has already been read');
+    used = true;
+    return bytes;
+  };
+  const copy = (): ArrayBuffer => {
+    const b = take();
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  };
+  Object.defineProperties(response, {
+    bodyUsed: { get: () => used },
+    body: {
+      get: () => {
+        if (!stream && !used) stream = new Blob([take()]).stream();
+        return stream ?? null;
+      },
+    },
+    text: { value: async () => take().toString('utf8') },
+    json: { value: async () => JSON.parse(take().toString('utf8')) as unknown },
+    arrayBuffer: { value: async () => copy() },
+    bytes: { value: async () => new Uint8Array(copy()) },
+  });
+  return response;
+}
 
 export interface HttpFetch {
   fetch: typeof fetch;
@@ -45,15 +82,21 @@ export function createHttpFetch(): HttpFetch {
           if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
         }
         const status = res.statusCode ?? 500;
+        const init = { status, statusText: res.statusMessage ?? '', headers: responseHeaders };
         const empty = NULL_BODY_STATUS.has(status) || method === 'HEAD';
-        if (empty) res.resume();
-        resolve(
-          new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
-            status,
-            statusText: res.statusMessage ?? '',
-            headers: responseHeaders,
-          }),
-        );
+        if (empty) {
+          res.resume();
+          resolve(new Response(null, init));
+        } else if (JSON_TYPE.test(res.headers['content-type'] ?? '')) {
+          // A JSON reply is read whole here, then parsed from the bytes (see bufferedResponse).
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.once('end', () => resolve(bufferedResponse(Buffer.concat(chunks), init)));
+          res.once('error', reject);
+          res.once('aborted', () => reject(new Error('the server closed the connection mid-reply')));
+        } else {
+          resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
+        }
       };
       const options = {
         method,

@@ -17,6 +17,14 @@ describe('MCP client fetch over node:http', () => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('data: one\n\n');
         setTimeout(() => res.end('data: two\n\n'), 10);
+      } else if (req.url === '/json-in-pieces') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        res.write('{"text":"é');
+        setTimeout(() => res.end(`${'x'.repeat(100_000)}"}`), 10);
+      } else if (req.url === '/json-cut') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"partial":');
+        setTimeout(() => res.destroy(), 10);
       } else if (req.url === '/hang') {
         // never answers
       } else {
@@ -60,6 +68,27 @@ describe('MCP client fetch over node:http', () => {
     expect(await accepted.text()).toBe('');
     const stream = await http.fetch(`${base}/stream`);
     expect(await stream.text()).toBe('data: one\n\ndata: two\n\n');
+  });
+
+  it('a JSON reply is read whole before fetch resolves, then parsed from the bytes once', async () => {
+    const res = await http.fetch(`${base}/json-in-pieces`, { method: 'POST', body: '{}' });
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.bodyUsed).toBe(false);
+    expect(await res.json()).toEqual({ text: `é${'x'.repeat(100_000)}` });
+    expect(res.bodyUsed).toBe(true);
+    await expect(res.text()).rejects.toThrow(TypeError);
+
+    const again = await http.fetch(`${base}/echo`, { method: 'POST', body: 'b' });
+    const reader = again.body!.getReader();
+    let text = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      text += Buffer.from(r.value).toString();
+    expect(JSON.parse(text)).toEqual({ method: 'POST', body: 'b' });
+    expect(again.bodyUsed).toBe(true);
+  });
+
+  it('a JSON reply cut off mid-body fails the fetch itself', async () => {
+    await expect(http.fetch(`${base}/json-cut`, { method: 'POST', body: '{}' })).rejects.toThrow();
   });
 
   it('a connection-wide signal aborts POSTs still waiting, with one listener however many calls', async () => {
