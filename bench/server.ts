@@ -14,6 +14,7 @@
  *   BENCH_TARGETS=echo,sdk-stateful,stateful BENCH_TOOLS=read_note npm run bench:server   # a subset
  *   BENCH_SKIP_SEARCH=1 npm run bench:server
  *   BENCH_SERVER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # profile our server
+ *   BENCH_SDK_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/sdkprof' ...   # profile the bare SDK servers
  *   BENCH_SERVER_ENV='{"MCP_EVENT_STORE_BYTES":"0"}' ...   # more settings for our server
  *   BENCH_COMPARE_WITH=/path/to/main BENCH_COMPARE_LABEL=main ...   # also that checkout's server, same run
  *
@@ -154,7 +155,9 @@ async function benchOurServer(
 }
 
 async function benchSdk(mode: 'stateful' | 'stateless', rows: Row[]): Promise<void> {
-  const server = spawnEntry(resolve(import.meta.dirname, 'sdk-server.ts'), [mode], {});
+  const server = spawnEntry(resolve(import.meta.dirname, 'sdk-server.ts'), [mode], {
+    ...(process.env.BENCH_SDK_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_SDK_NODE_OPTIONS }),
+  });
   await withProcess(server, 'sdk server listening', async (url, pid) => {
     const sessions =
       mode === 'stateful'
