@@ -40,7 +40,15 @@ import { ensureTopics, workerTopicConfigs } from '../src/kafka/topics.ts';
 import { McpJobClient } from '../src/mcp-client/client.ts';
 import { silentLogger } from '../src/observability/logger.ts';
 import { spawnEntry } from '../test/helpers/processes.ts';
-import { type E2eRow, percentile, table } from './lib.ts';
+import {
+  type CpuGroup,
+  cpuPerJob,
+  cpuSnapshot,
+  type E2eRow,
+  percentile,
+  pidsListeningOn,
+  table,
+} from './lib.ts';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 10_000);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 4);
@@ -58,6 +66,12 @@ const DIRECT_ROW = process.env.BENCH_DIRECT !== '0';
 const REPO = join(import.meta.dirname, '..');
 
 type Row = E2eRow;
+const CPU_COLUMNS: [CpuGroup, string][] = [
+  ['server', 'server CPU ms/job'],
+  ['worker', 'worker CPU ms/job'],
+  ['broker', 'broker CPU ms/job'],
+  ['bench', 'bench CPU ms/job'],
+];
 
 let run = 0;
 const unique = (p: string) => `bench-${p}-${process.pid}-${++run}`;
@@ -68,6 +82,16 @@ async function main() {
     ? undefined
     : await startLocalKafka({ onProgress: (l) => process.stderr.write(`[kafka] ${l}\n`) });
   const brokers = fromEnv ?? local!.brokers.join(',');
+  // The broker's CPU per job is reported too: the launcher's JVMs, or whatever listens on the
+  // KAFKA_BROKERS ports of this machine (none when the broker is elsewhere).
+  const brokerPids = local
+    ? local.nodes.map((n) => n.pid).filter((pid) => pid !== undefined)
+    : pidsListeningOn(
+        brokers
+          .split(',')
+          .filter((b) => /^(127\.0\.0\.1|localhost):/.test(b))
+          .map((b) => Number(b.split(':').at(-1))),
+      );
   const kafka = new Kafka({ clientId: 'bench-e2e', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -85,6 +109,12 @@ async function main() {
   children.add(server.child);
   await waitHttp(`http://127.0.0.1:${port}/health`);
   const serverUrl = `http://127.0.0.1:${port}`;
+  /** The pids each row's CPU is read from (the bench's own process is always read). */
+  const cpuGroups = (workers: number[] = []): Partial<Record<CpuGroup, number[]>> => ({
+    server: [server.child.pid!],
+    broker: brokerPids,
+    ...(workers.length > 0 && { worker: workers }),
+  });
   process.stderr.write(`broker ${brokers}, server ${serverUrl}, ${JOBS} jobs, ${PARTITIONS} partitions\n`);
 
   const newTopic = async (prefix: string) => {
@@ -204,10 +234,15 @@ async function main() {
   {
     const topic = await newTopic('ceiling');
     const ceiling = await observe(topic, (v) => (JSON.parse(v) as { jobID: string }).jobID);
+    const cpu0 = cpuSnapshot({ broker: brokerPids });
     const sentAt = await produce(topic, JOBS);
     await until(() => ceiling.seenAt.size >= JOBS, 300_000);
+    const cpu = cpuPerJob(cpu0, cpuSnapshot({ broker: brokerPids }), JOBS);
     await ceiling.stop();
-    rows.push(summarize('no-op consumer: kafkajs consume + commit only', sentAt, ceiling.seenAt));
+    rows.push({
+      ...summarize('no-op consumer: kafkajs consume + commit only', sentAt, ceiling.seenAt),
+      cpuMsPerJob: cpu,
+    });
     process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`);
   }
 
@@ -223,6 +258,7 @@ async function main() {
     const run = unique('direct');
     const latencies: number[] = [];
     let next = 0;
+    const cpu0 = cpuSnapshot(cpuGroups());
     const started = performance.now();
     await Promise.all(
       Array.from({ length: inFlight }, async () => {
@@ -239,6 +275,7 @@ async function main() {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpuMsPerJob = cpuPerJob(cpu0, cpuSnapshot(cpuGroups()), calls);
     await client.close();
     latencies.sort((a, b) => a - b);
     return {
@@ -248,6 +285,7 @@ async function main() {
       perSecond: calls / seconds,
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
+      cpuMsPerJob,
     };
   };
 
@@ -281,6 +319,8 @@ async function main() {
       for (const p of ports) await waitHttp(`http://127.0.0.1:${p}/ready`);
       // Let the group settle (every member joined, partitions spread) before the clock starts.
       await new Promise((r) => setTimeout(r, count > 1 ? 3_000 : 500));
+      const workerPids = workers.map((w) => w.child.pid!);
+      const cpu0 = cpuSnapshot(cpuGroups(workerPids));
       const sentAt = await produce(topic, jobs, rate);
       // Done when <topic>.results holds an outcome per job: its end offsets, asked 10 times a
       // second, cost the machine next to nothing, where a consumer reading the events as they
@@ -290,6 +330,7 @@ async function main() {
         const ends = await admin.fetchTopicOffsets(`${topic}.results`);
         return ends.reduce((n, p) => n + Number(p.high), 0) >= jobs;
       }, 600_000);
+      const cpuMsPerJob = cpuPerJob(cpu0, cpuSnapshot(cpuGroups(workerPids)), jobs);
       const results = await observe(
         `${topic}.results`,
         (v) => (JSON.parse(v) as { jobID: string }).jobID,
@@ -303,7 +344,10 @@ async function main() {
       const mode =
         ordering === 'partition' ? 'partition order' : `${ordering} order, ${perPartition} jobs/partition`;
       const label = `${count} worker${count > 1 ? 's' : ''}, ${mode}`;
-      return summarize(rate ? `${label}, paced at ${rate} jobs/s` : label, sentAt, results.seenAt);
+      return {
+        ...summarize(rate ? `${label}, paced at ${rate} jobs/s` : label, sentAt, results.seenAt),
+        cpuMsPerJob,
+      };
     } finally {
       for (const w of workers) w.child.kill('SIGTERM');
       await Promise.all(workers.map((w) => w.exited));
@@ -350,6 +394,9 @@ async function main() {
   const directRate =
     directRows.length === 0 ? undefined : directRows.reduce((n, r) => n + r.perSecond, 0) / directRows.length;
   process.stdout.write(
+    `\nCPU columns: each process group's user + system CPU over the row (from /proc), per job; "bench" is this process (the producer, and in a direct row the MCP client)${brokerPids.length === 0 ? '; no broker process found on this machine' : ''}.\n`,
+  );
+  process.stdout.write(
     `\nkafka-worker end to end: tool-call save_note jobs, ${PARTITIONS} partitions, distinct keys, MCP server over Streamable HTTP (SQLite)\n\n`,
   );
   process.stdout.write(
@@ -363,6 +410,8 @@ async function main() {
         'vs no-op consumer',
         'latency p50 ms',
         'latency p99 ms',
+        ...CPU_COLUMNS.map(([, title]) => title),
+        'CPU ms/job, all',
       ],
       rows.map((r) => [
         r.scenario,
@@ -373,6 +422,8 @@ async function main() {
         `${((100 * r.perSecond) / ceilingRate).toFixed(1)}%`,
         r.p50Ms,
         r.p99Ms,
+        ...CPU_COLUMNS.map(([group]) => r.cpuMsPerJob?.[group] ?? '-'),
+        Object.values(r.cpuMsPerJob ?? {}).reduce((a, b) => a + b, 0),
       ]),
     )}\n`,
   );

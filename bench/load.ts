@@ -10,8 +10,9 @@
  * stateful target gets a list of open sessions and each request names one of them in turn
  * (Mcp-Session-Id), so the sessions share the load evenly.
  */
-import { readFileSync } from 'node:fs';
+
 import autocannon from 'autocannon';
+import { processCpuMs } from './lib.ts';
 
 export type LoadBody =
   | { kind: 'echo' }
@@ -77,17 +78,6 @@ function bodyFor(spec: LoadSpec, n: number): string {
 export const SAVE_CONTENT = 'Discussed Q1 roadmap. Action items: review budget, schedule follow-up. '
   .repeat(4)
   .trimEnd();
-
-/** utime + stime of a process, in ms (Linux /proc). */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5) are utime and stime in clock ticks; after the ')' they are 12th and 13th.
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / CLOCK_TICKS;
-}
-/** sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on. */
-const CLOCK_TICKS = 100;
 
 function run(spec: LoadSpec, seconds: number, counter: { n: number }): Promise<autocannon.Result> {
   const sessions = spec.sessions ?? [];

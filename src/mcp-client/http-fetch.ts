@@ -25,33 +25,66 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
  * a JSON-RPC reply is read whole by the SDK anyway. `body` still gives a stream of the bytes
  * (asking for it counts as using the body).
  */
-export function bufferedResponse(bytes: Buffer, init: ResponseInit): Response {
-  const response = new Response(null, init);
-  let used = false;
-  let stream: ReadableStream<Uint8Array> | undefined;
-  const take = (): Buffer => {
-    if (used) throw new TypeError('Body is unusable: Body has already been read');
-    used = true;
-    return bytes;
-  };
-  const copy = (): ArrayBuffer => {
-    const b = take();
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-  };
-  Object.defineProperties(response, {
-    bodyUsed: { get: () => used },
-    body: {
-      get: () => {
-        if (!stream && !used) stream = new Blob([take()]).stream();
-        return stream ?? null;
+class BufferedResponse extends Response {
+  readonly #bytes: Buffer;
+  #used = false;
+  #stream: ReadableStream<Uint8Array> | undefined;
+
+  constructor(bytes: Buffer, init: ResponseInit) {
+    super(null, init);
+    this.#bytes = bytes;
+  }
+
+  static {
+    // On the prototype, once: the DOM typings declare these as properties of Response, which a
+    // subclass may not redeclare as accessors or methods.
+    const take = (r: BufferedResponse): Buffer => {
+      if (r.#used) throw new TypeError('Body is unusable: Body has already been read');
+      r.#used = true;
+      return r.#bytes;
+    };
+    const copy = (r: BufferedResponse): ArrayBuffer => {
+      const b = take(r);
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+    };
+    Object.defineProperties(BufferedResponse.prototype, {
+      bodyUsed: {
+        get(this: BufferedResponse) {
+          return this.#used;
+        },
       },
-    },
-    text: { value: async () => take().toString('utf8') },
-    json: { value: async () => JSON.parse(take().toString('utf8')) as unknown },
-    arrayBuffer: { value: async () => copy() },
-    bytes: { value: async () => new Uint8Array(copy()) },
-  });
-  return response;
+      body: {
+        get(this: BufferedResponse) {
+          if (!this.#stream && !this.#used) this.#stream = new Blob([take(this)]).stream();
+          return this.#stream ?? null;
+        },
+      },
+      text: {
+        async value(this: BufferedResponse) {
+          return take(this).toString('utf8');
+        },
+      },
+      json: {
+        async value(this: BufferedResponse) {
+          return JSON.parse(take(this).toString('utf8')) as unknown;
+        },
+      },
+      arrayBuffer: {
+        async value(this: BufferedResponse) {
+          return copy(this);
+        },
+      },
+      bytes: {
+        async value(this: BufferedResponse) {
+          return new Uint8Array(copy(this));
+        },
+      },
+    });
+  }
+}
+
+export function bufferedResponse(bytes: Buffer, init: ResponseInit): Response {
+  return new BufferedResponse(bytes, init);
 }
 
 export interface HttpFetch {
