@@ -125,8 +125,13 @@ export function createHttpFetch(): HttpFetch {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.once('end', () => resolve(bufferedResponse(Buffer.concat(chunks), init)));
+          const cut = () => reject(new Error('the server closed the connection mid-reply'));
           res.once('error', reject);
-          res.once('aborted', () => reject(new Error('the server closed the connection mid-reply')));
+          res.once('aborted', cut);
+          // Whatever else ends the reply early: a promise settled by 'end' ignores this.
+          res.once('close', () => {
+            if (!res.complete) cut();
+          });
         } else {
           resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
         }
