@@ -65,6 +65,29 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   };
 }
 
+/**
+ * One raw Streamable HTTP POST of a JSON-RPC message to `/mcp`, with the headers a client sends:
+ * JSON in, JSON or SSE accepted, and, within a session, its id and protocol version.
+ */
+export function postMcp(
+  baseUrl: string,
+  body: object,
+  session?: string,
+  headers: Record<string, string> = {},
+  protocolVersion = '2025-11-25',
+): Promise<Response> {
+  return fetch(`${baseUrl}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...(session && { 'mcp-session-id': session, 'mcp-protocol-version': protocolVersion }),
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
 export async function connectStreamable(
   baseUrl: string,
   headers: Record<string, string> = {},

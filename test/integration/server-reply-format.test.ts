@@ -5,7 +5,7 @@
  * own, and from the start for initialize, progress-token calls and server_initialize.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { postMcp, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 
 const PROTOCOL = '2025-11-25';
 
@@ -38,16 +38,7 @@ describe('reply format per request (stateful Streamable HTTP)', () => {
   let nextId = 100;
 
   const post = (body: object, headers: Record<string, string> = {}) =>
-    fetch(`${srv.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        ...(session && { 'mcp-session-id': session, 'mcp-protocol-version': PROTOCOL }),
-        ...headers,
-      },
-      body: JSON.stringify(body),
-    });
+    postMcp(srv.url, body, session, headers, PROTOCOL);
   const call = (name: string, args: object, meta?: object) => {
     const id = nextId++;
     return {

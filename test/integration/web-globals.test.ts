@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lightweightWebGlobalsInstalled, useLightweightWebGlobals } from '../../src/server/web-globals.ts';
-import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import { postMcp, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 
 const PROTOCOL = '2025-11-25';
 const installedBeforeStart = lightweightWebGlobalsInstalled();
@@ -30,16 +30,7 @@ describe('lightweight web globals', () => {
   });
 
   it('a JSON reply of a session is whole on the wire, with its length and session header', async () => {
-    const post = (body: object, session?: string) =>
-      fetch(`${srv.url}/mcp`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          ...(session && { 'mcp-session-id': session, 'mcp-protocol-version': PROTOCOL }),
-        },
-        body: JSON.stringify(body),
-      });
+    const post = (body: object, session?: string) => postMcp(srv.url, body, session, {}, PROTOCOL);
     const init = await post({
       jsonrpc: '2.0',
       id: 1,
