@@ -125,12 +125,10 @@ export function createHttpFetch(): HttpFetch {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
           res.once('end', () => resolve(bufferedResponse(Buffer.concat(chunks), init)));
-          const cut = () => reject(new Error('the server closed the connection mid-reply'));
           res.once('error', reject);
-          res.once('aborted', cut);
-          // Whatever else ends the reply early: a promise settled by 'end' ignores this.
+          // A reply that ends early, with or without an 'error': a promise settled by 'end' ignores this.
           res.once('close', () => {
-            if (!res.complete) cut();
+            if (!res.complete) reject(new Error('the server closed the connection mid-reply'));
           });
         } else {
           resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));

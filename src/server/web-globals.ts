@@ -5,8 +5,8 @@
  * web-standard transport through @hono/node-server, and asks hono NOT to install its lightweight
  * Request/Response as the process's globals (`overrideGlobalObjects: false`: a Next.js app's own
  * response classes extend the native one). So every reply is a native (undici) Response, which
- * the adaptor then reads back as a web stream — a reader, two reads, a write per chunk and one
- * more for the end. Measured on stateful `read_note`, that was about a third of the server's CPU
+ * the adaptor then reads back as a web stream — a reader, up to three reads, a write per chunk
+ * and one more for the end. Measured on stateful `read_note`, that was about a third of the server's CPU
  * per call (docs/benchmarks.md, "Where the time goes").
  *
  * This server is a process of its own, not a Next.js app, so it installs hono's classes as hono
