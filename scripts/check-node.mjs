@@ -2,7 +2,7 @@
 // on those before any code runs (ERR_UNKNOWN_FILE_EXTENSION), so this plain-JS check runs first
 // and prints one line instead. Same check and message as src/node-version.ts (which the built
 // entrypoints import); test/unit/node-version.test.ts keeps the two in step.
-export const NODE_FLOOR = '22.15.0';
+export const NODE_FLOOR = '22.19.0';
 export const NODE_HELP =
   'see "Getting Node.js" in README.md (nvm install 24, or npm install --prefix /opt/node24 node@24)';
 

@@ -10,7 +10,7 @@
  */
 
 /** package.json `engines.node` is `>=${NODE_FLOOR}`. */
-export const NODE_FLOOR = '22.15.0';
+export const NODE_FLOOR = '22.19.0';
 export const NODE_HELP =
   'see "Getting Node.js" in README.md (nvm install 24, or npm install --prefix /opt/node24 node@24)';
 

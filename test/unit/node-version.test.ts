@@ -38,15 +38,15 @@ describe('node version guard', () => {
   });
 
   it('refuses older versions with one line naming found, needed and the README section', () => {
-    for (const found of ['20.19.2', 'v22.14.9', '18.0.0', '22.9.0']) {
+    for (const found of ['20.19.2', 'v22.18.9', '22.15.0', '18.0.0', '22.9.0']) {
       const line = guard.unsupportedNodeMessage(found);
       expect(line).toBe(preflight.unsupportedNodeMessage(found));
       expect(line).toMatch(
-        /^mcp-hybrid needs Node\.js >= 22\.15\.0, found v[\d.]+: see "Getting Node\.js" in README\.md/,
+        /^mcp-hybrid needs Node\.js >= 22\.19\.0, found v[\d.]+: see "Getting Node\.js" in README\.md/,
       );
       expect(line).not.toContain('\n');
     }
-    for (const found of ['22.15.0', '22.22.1', 'v24.0.0', '25.1.0']) {
+    for (const found of ['22.19.0', '22.22.1', 'v24.0.0', '25.1.0']) {
       expect(guard.unsupportedNodeMessage(found)).toBeUndefined();
       expect(preflight.unsupportedNodeMessage(found)).toBeUndefined();
     }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpFetch } from '../../src/mcp-client/http-fetch.ts';
 
-describe('MCP client fetch over node:http', () => {
+describe('MCP client fetch over undici', () => {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => {
