@@ -125,8 +125,7 @@ export const JOB_ID_BAGGAGE_KEY = 'jobID';
  */
 export function traceLogFields(
   mergeObject: object = {},
-  _level = 0,
-  logger?: { bindings(): Record<string, unknown> },
+  bindsJobID: () => boolean = () => false,
 ): Record<string, string> {
   const active = context.active();
   const fields: Record<string, string> = {};
@@ -136,7 +135,7 @@ export function traceLogFields(
     fields.span_id = ctx.spanId;
   }
   const jobID = propagation.getBaggage(active)?.getEntry(JOB_ID_BAGGAGE_KEY)?.value;
-  if (jobID !== undefined && !('jobID' in mergeObject) && logger?.bindings().jobID === undefined) {
+  if (jobID !== undefined && !('jobID' in mergeObject) && !bindsJobID()) {
     fields.jobID = jobID;
   }
   return fields;

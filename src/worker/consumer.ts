@@ -35,15 +35,11 @@ import type { Logger } from '../observability/logger.ts';
 import { startJobSpan } from '../observability/tracing.ts';
 import { sleep } from '../retry/backoff.ts';
 import { errorMessage, JobAbortedError } from '../retry/errors.ts';
-import { peekJobIdentity } from './envelope.ts';
 import { HeartbeatTicker } from './heartbeat-ticker.ts';
 import { KeyWindow, type OrderingMode } from './key-window.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { InOrderOffsets } from './offset-tracker.ts';
 import type { JobOutcome, JobProcessor, JobSignals } from './process-job.ts';
-
-/** Largest message whose jobID is read ahead of the job, to label its trace and logs. */
-const TRACE_PEEK_MAX_BYTES = 1024 * 1024;
 
 /** Tries of subscribe() while brokers still learn of a new topic (100 ms, 200 ms, … apart). */
 const SUBSCRIBE_ATTEMPTS = 10;
@@ -287,16 +283,13 @@ export class JobConsumer {
   ): Promise<{ ack: Promise<void> }> {
     const { topic, processor, publisher, metrics } = this.#o;
     // One span per job, continuing the producer's trace; its logs and MCP calls carry it.
-    const span = startJobSpan(
-      message,
-      { topic, partition, groupId: this.#o.groupId },
-      peekJobIdentity(message.value, TRACE_PEEK_MAX_BYTES),
-    );
+    const read = processor.read(message);
+    const span = startJobSpan(message, { topic, partition, groupId: this.#o.groupId }, read.identity);
     let outcome: JobOutcome;
     this.#inFlight++;
     metrics.inFlight.inc();
     try {
-      outcome = await span.run(() => processor.process(message, { topic, partition }, signals));
+      outcome = await span.run(() => processor.process(message, { topic, partition }, signals, read));
     } catch (err) {
       span.end(undefined, err);
       throw err;

@@ -99,3 +99,22 @@ export function peekJobIdentity(
     return {};
   }
 }
+
+/** A message value read once: the job, or why it is not one; with the identity either way. */
+export type ReadJobMessage =
+  | { ok: true; job: JobEnvelope; identity: { jobID: string; jobType: string } }
+  | { ok: false; error: PermanentError; identity: { jobID?: string; jobType?: string } };
+
+/**
+ * Decodes a message value once for everything that needs it (the job span's identity, then the
+ * job itself); only a value that fails to decode is parsed again, best effort, for its identity.
+ */
+export function readJobMessage(value: Buffer | null, maxBytes: number): ReadJobMessage {
+  try {
+    const job = decodeJobMessage(value, maxBytes);
+    return { ok: true, job, identity: { jobID: job.jobID, jobType: job.jobType } };
+  } catch (err) {
+    if (!(err instanceof PermanentError)) throw err;
+    return { ok: false, error: err, identity: peekJobIdentity(value, maxBytes) };
+  }
+}

@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.ts';
 import { type BackoffPolicy, sleep } from '../retry/backoff.ts';
 import { decideRetry, type RetryDecision, type RetryPolicy, type RetryState } from '../retry/decide.ts';
 import { JobAbortedError, PermanentError } from '../retry/errors.ts';
-import { decodeJobMessage, peekJobIdentity } from './envelope.ts';
+import { type ReadJobMessage, readJobMessage } from './envelope.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { JobRegistry, JobSummary } from './registry.ts';
 
@@ -64,8 +64,18 @@ export class JobProcessor {
     return jobType !== undefined && this.#deps.registry.has(jobType) ? jobType : 'unknown';
   }
 
-  async process(message: KafkaMessage, source: JobSource, signals: JobSignals): Promise<JobOutcome> {
-    const { registry, client, metrics, maxAttempts, backoff, maxMessageBytes } = this.#deps;
+  /** Reads a message's value once; pass the result to `process` (the consumer names its span from it). */
+  read(message: KafkaMessage): ReadJobMessage {
+    return readJobMessage(message.value, this.#deps.maxMessageBytes);
+  }
+
+  async process(
+    message: KafkaMessage,
+    source: JobSource,
+    signals: JobSignals,
+    read: ReadJobMessage = this.read(message),
+  ): Promise<JobOutcome> {
+    const { registry, client, metrics, maxAttempts, backoff } = this.#deps;
     const retryPolicy: RetryPolicy = { maxAttempts, backoff };
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
@@ -75,13 +85,13 @@ export class JobProcessor {
     let jobID: string;
     let jobType: string;
     try {
-      const job = decodeJobMessage(message.value, maxMessageBytes);
-      jobID = job.jobID;
-      jobType = job.jobType;
-      resolved = registry.resolve(job);
+      if (!read.ok) throw read.error;
+      jobID = read.job.jobID;
+      jobType = read.job.jobType;
+      resolved = registry.resolve(read.job);
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err;
-      const identity = peekJobIdentity(message.value, maxMessageBytes);
+      const identity = read.identity;
       return {
         status: 'failed',
         error: err,

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PermanentError } from '../../src/retry/errors.ts';
-import { decodeJobMessage, peekJobIdentity, toJobEnvelope } from '../../src/worker/envelope.ts';
+import {
+  decodeJobMessage,
+  peekJobIdentity,
+  readJobMessage,
+  toJobEnvelope,
+} from '../../src/worker/envelope.ts';
 import { createDefaultJobRegistry } from '../../src/worker/handlers/index.ts';
 
 const SEED_VALUE =
@@ -97,5 +102,21 @@ describe('job envelope', () => {
     });
     expect(peekJobIdentity(Buffer.from('garbage'), 1024)).toEqual({});
     expect(peekJobIdentity(null, 1024)).toEqual({});
+  });
+
+  it('reads a value once: the job and its identity, or the error and a peeked identity', () => {
+    const read = readJobMessage(Buffer.from('{"jobID":" j1 ","jobType":"tool-call","payload":"{}"}'), 1024);
+    expect(read).toEqual({
+      ok: true,
+      job: { jobID: 'j1', jobType: 'tool-call', payload: {} },
+      identity: { jobID: 'j1', jobType: 'tool-call' },
+    });
+    const bad = readJobMessage(Buffer.from('{"jobID":"j2","jobType":"x","payload":"{oops"}'), 1024);
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.error.reason).toBe('invalid-payload');
+    expect(bad.identity).toEqual({ jobID: 'j2', jobType: 'x' });
+    const tooLarge = readJobMessage(Buffer.from(`{"jobID":"j3","pad":"${'x'.repeat(2000)}"}`), 1024);
+    expect(!tooLarge.ok && tooLarge.error.reason).toBe('message-too-large');
+    expect(tooLarge.identity).toEqual({});
   });
 });

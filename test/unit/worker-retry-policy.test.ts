@@ -70,6 +70,16 @@ const toolJob = {
 };
 
 describe('retry policy', () => {
+  it('runs the job from the value the consumer read, without reading the message again', async () => {
+    const { caller, calls } = scriptedCaller([]);
+    const { processor: p } = processor(caller);
+    const read = p.read(message({ ...toolJob, jobID: 'read-once' }));
+    // The message now says something else: only what was read counts.
+    const outcome = await p.process(message('not json'), source, signals(), read);
+    expect(outcome).toMatchObject({ status: 'succeeded', jobID: 'read-once' });
+    expect(calls).toEqual([{ name: 'save_note', key: 'read-once' }]);
+  });
+
   it('succeeds after transient failures, using jobID as the idempotency key on every try', async () => {
     const { caller, calls } = scriptedCaller([
       new TransientError('timeout', 't'),
