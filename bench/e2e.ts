@@ -25,7 +25,8 @@
  * Knobs: BENCH_JOBS, BENCH_PARTITIONS, BENCH_WORKERS (worker counts in BENCH_ORDERING mode),
  * BENCH_ORDERING (key), BENCH_JOBS_PER_PARTITION (16), BENCH_STRICT (1: add a 1-worker
  * `partition`-order row), BENCH_DIRECT (1), BENCH_PACED_JOBS (2000), BENCH_PACED_RATE (auto: half the 1-worker burst
- * rate of this run, so the row has no backlog), BENCH_LOG_LEVEL.
+ * rate of this run, so the row has no backlog), BENCH_LOG_LEVEL; BENCH_SERVER_NODE_OPTIONS and
+ * BENCH_WORKER_NODE_OPTIONS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof') for the server and the workers.
  * Kafka from KAFKA_BROKERS, else the repo's local launcher.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -103,7 +104,13 @@ async function main() {
   const server = spawnEntry(
     join(REPO, 'src/bin/mcp-server.ts'),
     [],
-    { PORT: String(port), HOST: '127.0.0.1', NOTES_DB: join(dir, 'notes.db'), LOG_LEVEL: 'warn' },
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      NOTES_DB: join(dir, 'notes.db'),
+      LOG_LEVEL: 'warn',
+      ...(process.env.BENCH_SERVER_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS }),
+    },
     'stdout',
   );
   children.add(server.child);

@@ -231,11 +231,19 @@ function migrate(db: DatabaseSync, logger: Logger): void {
   }
 }
 
-interface SaveRequest {
-  title: string;
-  content: string;
-}
+/** The writes that go through group commit: saves, and the idempotency records of tool calls. */
+type Write =
+  | { kind: 'save'; title: string; content: string }
+  | {
+      kind: 'record';
+      key: string;
+      tool: string;
+      result: string;
+      recordedAt: string;
+      fingerprint: string | null;
+    };
 type SavedNote = { note: Note; created: boolean };
+type Written = SavedNote | undefined;
 
 /** Now, but never earlier than any of `floors` (a clock stepping back, two saves in one millisecond). */
 function timestampNotBefore(...floors: string[]): string {
@@ -249,7 +257,7 @@ class SqliteNotesStore implements NotesStore {
   readonly #db: DatabaseSync;
   readonly #logger: Logger;
   readonly #statements = new Map<string, StatementSync>();
-  readonly #saves = new GroupCommit<SaveRequest, SavedNote>((batch) => this.#saveBatch(batch));
+  readonly #writes = new GroupCommit<Write, Written>((batch) => this.#writeBatch(batch));
   /** In process only: another process writing the same file is not seen (use PostgreSQL for replicas). */
   readonly #listeners: NoteChangeListeners;
   readonly tasks: TaskRecordStore;
@@ -295,31 +303,61 @@ class SqliteNotesStore implements NotesStore {
   async saveNote(title: string, content: string): Promise<{ note: Note; created: boolean }> {
     assertStorableText('title', title);
     assertStorableText('content', content);
-    const saved = await this.#saves.submit({ title, content });
+    const saved = (await this.#writes.submit({ kind: 'save', title, content })) as SavedNote;
     this.#listeners.emit({ kind: saved.created ? 'created' : 'updated', title });
     return saved;
   }
 
-  /** The saves of one event-loop turn in one transaction, each in a savepoint of its own (see group-commit.ts). */
-  #saveBatch(batch: SaveRequest[]): Settled<SavedNote>[] {
+  /**
+   * The writes of one event-loop turn in one transaction (see group-commit.ts). They run as they
+   * come; only when one of them throws is that transaction rolled back and the batch run again
+   * with each write in a savepoint of its own, so that one fails alone. Writes seldom fail, and a
+   * savepoint and its release cost about as much as the save they would guard.
+   */
+  #writeBatch(batch: Write[]): Settled<Written>[] {
     if (batch.length === 1) {
-      const { title, content } = batch[0]!;
-      return [{ ok: true, value: this.#transaction('IMMEDIATE', () => this.#save(title, content)) }];
+      return [{ ok: true, value: this.#transaction('IMMEDIATE', () => this.#write(batch[0]!)) }];
+    }
+    let writeFailed = false;
+    try {
+      return this.#transaction('IMMEDIATE', () =>
+        batch.map((write): Settled<Written> => {
+          try {
+            return { ok: true, value: this.#write(write) };
+          } catch (error) {
+            writeFailed = true;
+            throw error;
+          }
+        }),
+      );
+    } catch (error) {
+      // BEGIN or COMMIT failed: the batch fails as a whole (group-commit.ts).
+      if (!writeFailed) throw error;
     }
     return this.#transaction('IMMEDIATE', () =>
-      batch.map(({ title, content }): Settled<SavedNote> => {
-        this.#sql('SAVEPOINT save_note').run();
+      batch.map((write): Settled<Written> => {
+        this.#sql('SAVEPOINT write').run();
         try {
-          const value = this.#save(title, content);
-          this.#sql('RELEASE save_note').run();
+          const value = this.#write(write);
+          this.#sql('RELEASE write').run();
           return { ok: true, value };
         } catch (error) {
-          this.#sql('ROLLBACK TO save_note').run();
-          this.#sql('RELEASE save_note').run();
+          this.#sql('ROLLBACK TO write').run();
+          this.#sql('RELEASE write').run();
           return { ok: false, error };
         }
       }),
     );
+  }
+
+  /** One write; the caller holds the transaction. */
+  #write(write: Write): Written {
+    if (write.kind === 'save') return this.#save(write.title, write.content);
+    this.#sql(
+      `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO NOTHING`,
+    ).run(write.key, write.tool, write.result, write.recordedAt, write.fingerprint);
+    return undefined;
   }
 
   /** Inserts or replaces one note; the caller holds the transaction. */
@@ -520,16 +558,21 @@ class SqliteNotesStore implements NotesStore {
     return row && idempotentResultFromRow({ ...row, recordedAt: row.recorded_at });
   }
 
+  /** Through group commit, like saves: under load a turn's records share one transaction with its saves. */
   async recordIdempotentResult(
     key: string,
     tool: string,
     result: unknown,
     fingerprint?: string,
   ): Promise<void> {
-    this.#sql(
-      `INSERT INTO idempotency (key, tool, result, recorded_at, fingerprint) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (key) DO NOTHING`,
-    ).run(key, tool, JSON.stringify(result ?? null), new Date().toISOString(), fingerprint ?? null);
+    await this.#writes.submit({
+      kind: 'record',
+      key,
+      tool,
+      result: JSON.stringify(result ?? null),
+      recordedAt: new Date().toISOString(),
+      fingerprint: fingerprint ?? null,
+    });
   }
 
   async pruneIdempotentResults(before: Date): Promise<number> {

@@ -116,6 +116,38 @@ describe('SQLite file', () => {
     }
   });
 
+  it("fails a write that fails in a turn's batch alone: the turn's other saves and idempotency records commit", async () => {
+    const store = await openSqliteNotesStore({ path: join(dir, 'group', 'notes.db'), logger });
+    try {
+      // A refusal the batch meets mid-way, as a disk-full or a constraint would be.
+      sqliteQuery(
+        store,
+        `CREATE TEMP TRIGGER refuse_boom BEFORE INSERT ON notes WHEN new.title = 'boom'
+         BEGIN SELECT RAISE(ABORT, 'boom refused'); END`,
+      );
+      const settled = await Promise.allSettled([
+        store.saveNote('first', 'a'),
+        store.recordIdempotentResult('save_note:k1', 'save_note', { content: [] }, 'f1'),
+        store.saveNote('boom', 'b'),
+        store.saveNote('last', 'c'),
+        store.recordIdempotentResult('save_note:k2', 'save_note', { content: [] }, 'f2'),
+      ]);
+      expect(settled.map((s) => s.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      expect(String((settled[2] as PromiseRejectedResult).reason)).toMatch(/boom refused/);
+      expect((await store.listNotes()).notes.map((n) => n.title).sort()).toEqual(['first', 'last']);
+      expect((await store.getIdempotentResult('save_note:k1'))?.fingerprint).toBe('f1');
+      expect((await store.getIdempotentResult('save_note:k2'))?.fingerprint).toBe('f2');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('upgrades a version-2 database (idempotency fingerprints) to 4: existing titles complete, tasks table', async () => {
     const path = join(dir, 'upgrade', 'notes.db');
     const store = await openSqliteNotesStore({ path, logger });
