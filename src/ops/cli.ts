@@ -93,12 +93,39 @@ function parseOptions(args: string[], sub: Subcommand, command: string): ParsedO
   };
 }
 
+/** Where a command prints, and a signal that aborts once nobody reads it any more. */
+export interface OpsOutput {
+  write: OpsWrite;
+  closed: AbortSignal;
+}
+
+/**
+ * An output over a stream its reader may close early (`kafka-worker results | head`): the first
+ * EPIPE aborts `closed` and later writes are dropped, where an unhandled 'error' event would
+ * kill the process mid-command (and leave a `results` reader group behind). Other write errors
+ * are thrown as before.
+ */
+export function pipeOutput(stream: NodeJS.WriteStream = process.stdout): OpsOutput {
+  const closed = new AbortController();
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    closed.abort(err);
+  });
+  return {
+    write: (text) => {
+      if (!closed.signal.aborted) stream.write(text);
+    },
+    closed: closed.signal,
+  };
+}
+
 /** Runs `status`, `dlq list`, `dlq replay` or `results`; returns the exit code. */
 export async function runOpsCommand(
   argv: string[],
   config: WorkerConfig,
-  out: OpsWrite = (t) => process.stdout.write(t),
+  output: OpsOutput = pipeOutput(),
 ): Promise<number> {
+  const out = output.write;
   const [command, ...rest] = argv;
   let sub: Subcommand;
   let args: string[];
@@ -133,9 +160,11 @@ export async function runOpsCommand(
       readerGroupPrefix: `${config.groupId}.dlq-reader`,
     };
     if (sub === 'results') {
-      // Ctrl-C ends a --follow run cleanly (the reader group is deleted on the way out).
+      // Ctrl-C, or the reader of the output going away, ends a --follow run cleanly (the reader
+      // group is deleted on the way out).
       const stop = new AbortController();
       const onSignal = () => stop.abort();
+      output.closed.addEventListener('abort', onSignal, { once: true });
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, onSignal);
       try {
         const printed = await tailResults({
@@ -152,6 +181,7 @@ export async function runOpsCommand(
         if (printed === 0 && !options.json) out(`${config.resultsTopic}: no outcome events\n`);
       } finally {
         for (const sig of ['SIGINT', 'SIGTERM'] as const) process.off(sig, onSignal);
+        output.closed.removeEventListener('abort', onSignal);
       }
       return 0;
     }

@@ -17,6 +17,8 @@ export interface CliRun {
   stderr: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal: NodeJS.Signals): void;
+  /** Closes our end of its stdout, as `| head -1` does once it has its line. */
+  closeStdout(): void;
 }
 
 /** Runs `kafka-worker <args>` as a process with only `env` (plus PATH and HOME). */
@@ -34,7 +36,13 @@ export function cli(args: string[], env: Record<string, string>): CliRun {
     code: code as number | null,
     signal: signal as NodeJS.Signals | null,
   }));
-  return { lines, stderr, exited, kill: (signal) => child.kill(signal) };
+  return {
+    lines,
+    stderr,
+    exited,
+    kill: (signal) => child.kill(signal),
+    closeStdout: () => child.stdout.destroy(),
+  };
 }
 
 /** The dead letter of a save_note job `jobID` that sat at `offset` of `topic`/`partition`. */

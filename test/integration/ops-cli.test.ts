@@ -209,4 +209,18 @@ describe('kafka-worker results (CLI)', () => {
     expect((await run.exited).code).toBe(0);
     expect(run.stderr).toEqual([]);
   });
+
+  it('--follow whose reader goes away (| head -1) ends quietly with exit 0 and deletes its reader group', async () => {
+    const group = uniqueName('ops-results-epipe');
+    const run = cli(['results', '--follow', '--last', '1'], { ...env, MCP_CONSUMER_GROUP: group });
+    await waitUntil(() => run.lines.length >= 1, 30_000, 'the newest event');
+    run.closeStdout();
+    // The next event's line meets the closed pipe (EPIPE).
+    await produceMessages(probe.kafka, `${topic}.results`, [buildResultMessage(event('r-5', 5), 'r-5')]);
+    const exited = await run.exited;
+    expect(run.stderr, run.stderr.join('\n')).toEqual([]);
+    expect(exited.code).toBe(0);
+    const groups = (await probe.admin.listGroups()).groups.map((g) => g.groupId);
+    expect(groups.filter((g) => g.startsWith(group))).toEqual([]);
+  });
 });
