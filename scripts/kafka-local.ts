@@ -1154,6 +1154,10 @@ async function cliStatus(): Promise<number> {
         ? `Kafka is not running (stale state in ${relative(process.cwd(), LOCAL_STATE)}).`
         : 'Kafka is not running.',
     );
+    // The stack's Kafka is its own child, not this CLI's: a user checking on it lands here.
+    say(
+      '(This is the broker of kafka:up; `npm run stack` runs one of its own: `npx kafka-worker status` asks it.)',
+    );
     return 1;
   }
   const { state, running } = current;

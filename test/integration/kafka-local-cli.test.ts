@@ -148,5 +148,8 @@ describe(`npm run kafka:up -- --brokers ${NODES}, kafka:status, kafka:down (KAFK
     const status = await npmRun('kafka:status', [], env);
     expect(status.code).toBe(1);
     expect(status.stdout).toContain('Kafka is not running.');
+    expect(status.stdout.join('\n')).toContain(
+      '`npm run stack` runs one of its own: `npx kafka-worker status` asks it',
+    );
   });
 });
