@@ -27,13 +27,17 @@
  * `partition`-order row), BENCH_DIRECT (1), BENCH_PACED_JOBS (2000), BENCH_PACED_RATE (auto: half the 1-worker burst
  * rate of this run, so the row has no backlog), BENCH_LOG_LEVEL; BENCH_SERVER_NODE_OPTIONS and
  * BENCH_WORKER_NODE_OPTIONS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof') for the server and the workers.
+ * BENCH_COMPARE_WITH=<another checkout> (BENCH_COMPARE_LABEL names it) adds a side-by-side row: two
+ * workers in one group at the same time, one from this checkout and one from that (2 partitions
+ * each, the same server), and prints each one's CPU per job it handled — a comparison of two
+ * workers that the machine's load cannot skew, as it would two runs one after the other.
  * Kafka from KAFKA_BROKERS, else the repo's local launcher.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { findFreePort, startLocalKafka } from '../scripts/kafka-local.ts';
 import { IDEMPOTENT_PRODUCER_CONFIG } from '../src/kafka/producer.ts';
@@ -48,6 +52,7 @@ import {
   type E2eRow,
   percentile,
   pidsListeningOn,
+  processCpuMs,
   table,
 } from './lib.ts';
 
@@ -65,6 +70,8 @@ const PER_PARTITION = Number(process.env.BENCH_JOBS_PER_PARTITION ?? 16);
 const STRICT_ROW = process.env.BENCH_STRICT !== '0';
 const DIRECT_ROW = process.env.BENCH_DIRECT !== '0';
 const REPO = join(import.meta.dirname, '..');
+const COMPARE_WITH = process.env.BENCH_COMPARE_WITH;
+const COMPARE_LABEL = process.env.BENCH_COMPARE_LABEL ?? COMPARE_WITH;
 
 type Row = E2eRow;
 const CPU_COLUMNS: [CpuGroup, string][] = [
@@ -296,19 +303,23 @@ async function main() {
     };
   };
 
+  /** Per worker of the last row: its checkout, the jobs it handled, its CPU over the row (ms). */
+  let perWorker: Array<{ checkout: string; jobs: number; cpuMs: number }> = [];
+
   const runWorkers = async (
     count: number,
     jobs: number,
-    options: { rate?: number; ordering: string; perPartition: number },
+    options: { rate?: number; ordering: string; perPartition: number; checkouts?: string[] },
   ) => {
     const { rate, ordering, perPartition } = options;
+    const checkouts = options.checkouts ?? Array.from({ length: count }, () => REPO);
     const topic = await newTopic(`w${count}`);
     const group = unique('group');
     const ports: number[] = [];
     for (let i = 0; i < count; i++) ports.push(await findFreePort(ports));
     // Worker logs go to /dev/null: parsing them here would steal CPU from the workers.
     const workers = Array.from({ length: count }, (_, i) =>
-      spawnQuiet(join(REPO, 'src/bin/kafka-worker.ts'), {
+      spawnQuiet(join(checkouts[i]!, 'src/bin/kafka-worker.ts'), {
         ...(process.env.BENCH_WORKER_NODE_OPTIONS && { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS }),
         KAFKA_BROKERS: brokers,
         KAFKA_TOPIC: topic,
@@ -328,6 +339,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, count > 1 ? 3_000 : 500));
       const workerPids = workers.map((w) => w.child.pid!);
       const cpu0 = cpuSnapshot(cpuGroups(workerPids));
+      const workerCpu0 = workerPids.map(processCpuMs);
       const sentAt = await produce(topic, jobs, rate);
       // Done when <topic>.results holds an outcome per job: its end offsets, asked 10 times a
       // second, cost the machine next to nothing, where a consumer reading the events as they
@@ -338,9 +350,15 @@ async function main() {
         return ends.reduce((n, p) => n + Number(p.high), 0) >= jobs;
       }, 600_000);
       const cpuMsPerJob = cpuPerJob(cpu0, cpuSnapshot(cpuGroups(workerPids)), jobs);
+      const workerCpuMs = workerPids.map((pid, i) => processCpuMs(pid) - workerCpu0[i]!);
+      const handledBy = new Map<string, string>();
       const results = await observe(
         `${topic}.results`,
-        (v) => (JSON.parse(v) as { jobID: string }).jobID,
+        (v) => {
+          const event = JSON.parse(v) as { jobID: string; worker: string };
+          handledBy.set(event.jobID, event.worker);
+          return event.jobID;
+        },
         'written',
       );
       try {
@@ -348,6 +366,12 @@ async function main() {
       } finally {
         await results.stop();
       }
+      const handled = [...handledBy.values()];
+      perWorker = workerCpuMs.map((cpuMs, i) => ({
+        checkout: checkouts[i]!,
+        jobs: handled.filter((w) => w.startsWith(`bench-worker-${i}@`)).length,
+        cpuMs,
+      }));
       const mode =
         ordering === 'partition' ? 'partition order' : `${ordering} order, ${perPartition} jobs/partition`;
       const label = `${count} worker${count > 1 ? 's' : ''}, ${mode}`;
@@ -385,6 +409,17 @@ async function main() {
       directRows.push(again);
       push(again);
     }
+  }
+  let sideBySide: typeof perWorker = [];
+  if (COMPARE_WITH) {
+    const row = await runWorkers(2, JOBS, {
+      ordering: ORDERING,
+      perPartition: PER_PARTITION,
+      checkouts: [REPO, COMPARE_WITH],
+    });
+    row.scenario = `2 workers side by side: this checkout + ${COMPARE_LABEL}`;
+    push(row);
+    sideBySide = perWorker;
   }
   if (STRICT_ROW && ORDERING !== 'partition') {
     push(await runWorkers(1, JOBS, { ordering: 'partition', perPartition: 1 }));
@@ -434,6 +469,25 @@ async function main() {
       ]),
     )}\n`,
   );
+  if (sideBySide.length === 2) {
+    const [ours, theirs] = sideBySide as [(typeof sideBySide)[0], (typeof sideBySide)[0]];
+    const perJob = (w: typeof ours) => w.cpuMs / Math.max(1, w.jobs);
+    process.stdout.write(
+      `\nside by side, the same moment (one group, ${PARTITIONS / 2} partitions each, one server): worker CPU per job it handled\n\n${table(
+        ['worker', 'jobs handled', 'CPU ms', 'CPU ms/job', 'vs this checkout'],
+        [
+          ['this checkout', ours.jobs, ours.cpuMs, perJob(ours), '1.00×'],
+          [
+            COMPARE_LABEL!,
+            theirs.jobs,
+            theirs.cpuMs,
+            perJob(theirs),
+            `${(perJob(theirs) / perJob(ours)).toFixed(2)}×`,
+          ],
+        ],
+      )}\n`,
+    );
+  }
   const main = rows.find(
     (r) => r.scenario.startsWith(`1 worker, ${ORDERING} order`) && !r.scenario.includes('paced'),
   );
@@ -462,7 +516,7 @@ process.on('exit', () => {
 
 function spawnQuiet(entry: string, env: Record<string, string>) {
   const child = spawn(process.execPath, [entry], {
-    cwd: REPO,
+    cwd: join(dirname(entry), '../..'),
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
