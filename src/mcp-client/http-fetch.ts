@@ -106,14 +106,16 @@ function headerRecord(init: RequestInit['headers']): Record<string, string> {
   return headers;
 }
 
-function responseHeaders(raw: IncomingHttpHeaders): Headers {
-  const headers = new Headers();
+/** Response headers as name/value pairs: the Response constructor fills its Headers from them once. */
+function responseHeaders(raw: IncomingHttpHeaders): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
   for (const name in raw) {
     const value = raw[name];
-    if (value !== undefined) headers.append(name, Array.isArray(value) ? value.join(', ') : value);
+    if (value !== undefined) pairs.push([name, Array.isArray(value) ? value.join(', ') : value]);
   }
-  return headers;
+  return pairs;
 }
+
 
 /**
  * What undici's `signal` option accepts besides an AbortSignal: an emitter that fires 'abort'

@@ -230,22 +230,25 @@ export function startJobSpan(
   }
   const span = tracer().startSpan(
     `process ${source.topic}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'kafka',
-        'messaging.operation.type': 'process',
-        'messaging.destination.name': source.topic,
-        'messaging.destination.partition.id': String(source.partition),
-        'messaging.kafka.offset': Number(message.offset),
-        ...(source.groupId !== undefined && { 'messaging.consumer.group.name': source.groupId }),
-        topic: source.topic,
-        partition: source.partition,
-        offset: Number(message.offset),
-        ...(identity.jobID !== undefined && { jobID: identity.jobID }),
-        ...(identity.jobType !== undefined && { jobType: identity.jobType }),
-      },
-    },
+    // Attributes only for a span that records them: without a provider this runs for every job.
+    !recording
+      ? { kind: SpanKind.CONSUMER }
+      : {
+          kind: SpanKind.CONSUMER,
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': source.topic,
+            'messaging.destination.partition.id': String(source.partition),
+            'messaging.kafka.offset': Number(message.offset),
+            ...(source.groupId !== undefined && { 'messaging.consumer.group.name': source.groupId }),
+            topic: source.topic,
+            partition: source.partition,
+            offset: Number(message.offset),
+            ...(identity.jobID !== undefined && { jobID: identity.jobID }),
+            ...(identity.jobType !== undefined && { jobType: identity.jobType }),
+          },
+        },
     parent,
   );
   const active = trace.setSpan(parent, span);
@@ -276,6 +279,9 @@ export async function withToolClientSpan<T>(
   tool: string,
   fn: (meta: Record<string, string>) => Promise<T>,
 ): Promise<T> {
+  // Nothing records: a no-op span would carry its parent's context unchanged, so the call sends
+  // the active context (the job's) as it is, without a span and a context switch per call.
+  if (!recording) return fn(traceCarrier());
   return tracer().startActiveSpan(
     `tools/call ${tool}`,
     { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'mcp', 'rpc.method': 'tools/call', tool } },

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   initTracing,
+  startJobSpan,
   type Tracing,
   traceLogFields,
+  withToolClientSpan,
   withToolServerSpan,
 } from '../../src/observability/tracing.ts';
 
@@ -41,5 +43,20 @@ describe('withToolServerSpan without a tracer provider', () => {
     });
     expect(result).toBe(ok);
     expect(fields).toEqual({});
+  });
+
+  it("hands the job's trace context and jobID on to the server unchanged (a worker that does not export)", async () => {
+    const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+    const job = startJobSpan(
+      { headers: { traceparent: Buffer.from(traceparent) }, offset: '5' },
+      { topic: 'jobs', partition: 0 },
+      { jobID: 'job-7' },
+    );
+    const sent = await job.run(() => withToolClientSpan('save_note', async (meta) => meta));
+    job.end({ attempts: 1, status: 'succeeded' });
+    expect(sent.traceparent).toBe(traceparent);
+    expect(sent.baggage).toBe('jobID=job-7');
+    // Outside any job: nothing to send.
+    expect(await withToolClientSpan('save_note', async (meta) => meta)).toEqual({});
   });
 });
