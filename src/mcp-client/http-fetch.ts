@@ -116,7 +116,6 @@ function responseHeaders(raw: IncomingHttpHeaders): Array<[string, string]> {
   return pairs;
 }
 
-
 /**
  * What undici's `signal` option accepts besides an AbortSignal: an emitter that fires 'abort'
  * and carries the `reason` undici rejects with. No `aborted` property: undici would then treat
