@@ -33,7 +33,8 @@ const { chindingsSym } = pino.symbols;
 /**
  * Whether a logger's own bindings (a child's) name `jobID`. pino keeps them serialized as
  * `,"key":value…`, so this looks for the key there: `bindings()` would JSON.parse them on every
- * line, which cost the worker about 1% of its CPU (one line per job).
+ * line, which cost the worker about 1% of its CPU (one line per job). (A binding that is an
+ * object with a `jobID` key after its first would also match; no logger here binds one.)
  */
 export function bindsJobID(logger: Logger): boolean {
   const chindings = (logger as unknown as Record<symbol, unknown>)[chindingsSym];
