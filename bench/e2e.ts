@@ -74,6 +74,12 @@ const COMPARE_WITH = process.env.BENCH_COMPARE_WITH;
 const COMPARE_LABEL = process.env.BENCH_COMPARE_LABEL ?? COMPARE_WITH;
 
 type Row = E2eRow;
+/** One worker of a row: its checkout, the jobs it handled, its CPU over the row (ms). */
+interface WorkerShare {
+  checkout: string;
+  jobs: number;
+  cpuMs: number;
+}
 const CPU_COLUMNS: [CpuGroup, string][] = [
   ['server', 'server CPU ms/job'],
   ['worker', 'worker CPU ms/job'],
@@ -303,14 +309,11 @@ async function main() {
     };
   };
 
-  /** Per worker of the last row: its checkout, the jobs it handled, its CPU over the row (ms). */
-  let perWorker: Array<{ checkout: string; jobs: number; cpuMs: number }> = [];
-
   const runWorkers = async (
     count: number,
     jobs: number,
     options: { rate?: number; ordering: string; perPartition: number; checkouts?: string[] },
-  ) => {
+  ): Promise<Row & { perWorker: WorkerShare[] }> => {
     const { rate, ordering, perPartition } = options;
     const checkouts = options.checkouts ?? Array.from({ length: count }, () => REPO);
     const topic = await newTopic(`w${count}`);
@@ -367,7 +370,7 @@ async function main() {
         await results.stop();
       }
       const handled = [...handledBy.values()];
-      perWorker = workerCpuMs.map((cpuMs, i) => ({
+      const perWorker = workerCpuMs.map((cpuMs, i) => ({
         checkout: checkouts[i]!,
         jobs: handled.filter((w) => w.startsWith(`bench-worker-${i}@`)).length,
         cpuMs,
@@ -378,6 +381,7 @@ async function main() {
       return {
         ...summarize(rate ? `${label}, paced at ${rate} jobs/s` : label, sentAt, results.seenAt),
         cpuMsPerJob,
+        perWorker,
       };
     } finally {
       for (const w of workers) w.child.kill('SIGTERM');
@@ -410,7 +414,7 @@ async function main() {
       push(again);
     }
   }
-  let sideBySide: typeof perWorker = [];
+  let sideBySide: WorkerShare[] = [];
   if (COMPARE_WITH) {
     const row = await runWorkers(2, JOBS, {
       ordering: ORDERING,
@@ -419,7 +423,7 @@ async function main() {
     });
     row.scenario = `2 workers side by side: this checkout + ${COMPARE_LABEL}`;
     push(row);
-    sideBySide = perWorker;
+    sideBySide = row.perWorker;
   }
   if (STRICT_ROW && ORDERING !== 'partition') {
     push(await runWorkers(1, JOBS, { ordering: 'partition', perPartition: 1 }));
@@ -470,8 +474,8 @@ async function main() {
     )}\n`,
   );
   if (sideBySide.length === 2) {
-    const [ours, theirs] = sideBySide as [(typeof sideBySide)[0], (typeof sideBySide)[0]];
-    const perJob = (w: typeof ours) => w.cpuMs / Math.max(1, w.jobs);
+    const [ours, theirs] = sideBySide as [WorkerShare, WorkerShare];
+    const perJob = (w: WorkerShare) => w.cpuMs / Math.max(1, w.jobs);
     process.stdout.write(
       `\nside by side, the same moment (one group, ${PARTITIONS / 2} partitions each, one server): worker CPU per job it handled\n\n${table(
         ['worker', 'jobs handled', 'CPU ms', 'CPU ms/job', 'vs this checkout'],
