@@ -9,6 +9,11 @@
  *   --brokers N   N Kafka nodes (RF 3 and min.insync.replicas=2 from 3 on), a throwaway cluster
  *                 under .kafka/run/ (removed at exit; one node keeps its data in STACK_KAFKA_DIR).
  *
+ * A part that exits on its own stops the stack — except a server replica when there are two or
+ * more: the worker fails over to the others, and the stack restarts the replica (as compose's
+ * `restart: unless-stopped` and a Kubernetes Deployment do), after 1 s, doubling up to 30 s while
+ * it keeps exiting before it is ready.
+ *
  * Stopping: SIGINT (Ctrl-C, which the terminal sends to the whole foreground process group) or
  * SIGTERM, to this process or to the `npm` running it, stops the parts in reverse order of start,
  * each gracefully: the worker finishes its jobs, commits and leaves its consumer group while Kafka
@@ -67,32 +72,98 @@ for (const entry of ['dist/bin/mcp-server.js', 'dist/bin/kafka-worker.js']) {
 
 const port = Number(process.env.PORT ?? 8080);
 const serverUrls = Array.from({ length: serverCount }, (_, i) => `http://127.0.0.1:${port + i}`);
-const parts: Array<{ name: string; child: ChildProcess; exited: Promise<unknown> }> = [];
+interface Part {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<unknown>;
+  /** Set while a replica that exited waits to be started again. */
+  restartTimer?: NodeJS.Timeout;
+}
+const parts: Part[] = [];
 let stopKafka: (() => Promise<void>) | undefined;
 let stopping = false;
 
-function start(name: string, entry: string, env: Record<string, string>) {
+/** First wait before a replica that exited is started again; doubled while it fails to get ready. */
+const RESTART_DELAY_MS = 1_000;
+const RESTART_DELAY_MAX_MS = 30_000;
+
+function spawnPart(
+  entry: string,
+  env: Record<string, string>,
+): { child: ChildProcess; exited: Promise<unknown> } {
   const child = spawn(process.execPath, [join(REPO_ROOT, entry)], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true, // own process group: only this script signals it (see the header)
   });
-  const exited = once(child, 'exit');
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      say(`${name} exited (${signal ?? code}); stopping the stack`);
-      void stop(1);
-    }
+  return { child, exited: once(child, 'exit') };
+}
+
+/** Starts a part whose exit (other than when the stack stops) stops the stack. */
+function start(name: string, entry: string, env: Record<string, string>) {
+  const part: Part = { name, ...spawnPart(entry, env) };
+  part.child.on('exit', (code, signal) => {
+    if (stopping) return;
+    say(`${name} exited (${signal ?? code}); stopping the stack`);
+    void stop(1);
   });
-  parts.push({ name, child, exited });
-  say(`${name} started (pid ${child.pid})`);
+  parts.push(part);
+  say(`${name} started (pid ${part.child.pid})`);
+}
+
+/**
+ * Starts one of several server replicas and waits for it to be ready. When it exits on its own
+ * after that, the worker fails over to the others and the replica is started again after a delay,
+ * doubled (to RESTART_DELAY_MAX_MS) each time it exits again before it is ready. A replica that
+ * exits before it was ever ready (a port in use, no database) stops the stack, as other parts do.
+ */
+async function startReplica(name: string, env: Record<string, string>, url: string) {
+  const part: Part = { name, ...spawnPart('dist/bin/mcp-server.js', env) };
+  parts.push(part);
+  let delay = RESTART_DELAY_MS;
+  let ready = false;
+  let everReady = false;
+  const watch = () => {
+    say(`${name} started (pid ${part.child.pid})`);
+    part.child.once('exit', (code, signal) => {
+      if (stopping) return;
+      if (!everReady) {
+        say(`${name} exited (${signal ?? code}) before it was ready; stopping the stack`);
+        void stop(1);
+        return;
+      }
+      delay = ready ? RESTART_DELAY_MS : Math.min(delay * 2, RESTART_DELAY_MAX_MS);
+      ready = false;
+      say(
+        `${name} exited (${signal ?? code}); the worker fails over to the other replicas; restarting it in ${delay / 1000} s`,
+      );
+      part.restartTimer = setTimeout(() => {
+        part.restartTimer = undefined;
+        if (stopping) return;
+        Object.assign(part, spawnPart('dist/bin/mcp-server.js', env));
+        watch();
+        waitReady(`${url}/ready`, 30_000, part.child).then(
+          (up) => {
+            if (!up) return;
+            ready = true;
+            say(`${name} ready again at ${url}/mcp`);
+          },
+          (err: unknown) => say(`${name}: ${err instanceof Error ? err.message : String(err)}`),
+        );
+      }, delay);
+    });
+  };
+  watch();
+  everReady = ready = await waitReady(`${url}/ready`, 30_000, part.child);
 }
 
 async function stop(code: number) {
   if (stopping) return;
   stopping = true;
-  for (const { name, child, exited } of parts.reverse()) {
+  for (const part of parts.reverse()) {
+    clearTimeout(part.restartTimer);
+    const { name, child, exited } = part;
     if (child.exitCode !== null || child.signalCode !== null) continue;
     say(`stopping ${name}`);
     child.kill('SIGTERM');
@@ -112,17 +183,24 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function waitReady(url: string, timeoutMs: number) {
+/**
+ * Waits for `url` to answer 200. Returns false when the stack stops or `child` (the part behind
+ * the url) exits first; throws when the time runs out.
+ */
+async function waitReady(url: string, timeoutMs: number, child?: ChildProcess): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !stopping) {
+  const gone = () =>
+    stopping || (child !== undefined && (child.exitCode !== null || child.signalCode !== null));
+  while (Date.now() < deadline && !gone()) {
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await fetch(url)).ok) return true;
     } catch {
       // not listening yet
     }
     await sleep(200);
   }
-  if (!stopping) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+  if (gone()) return false;
+  throw new Error(`${url} not ready within ${timeoutMs} ms`);
 }
 
 async function startAll() {
@@ -160,9 +238,14 @@ async function startAll() {
       dirname(dirname(realpathSync(process.execPath))),
     ].join(',');
   for (const [i, url] of serverUrls.entries()) {
+    const env = { PORT: String(port + i), MCP_INIT_SANDBOX_PATHS: sandboxPaths };
     const name = serverCount === 1 ? 'mcp-server' : `mcp-server-${i + 1}`;
-    start(name, 'dist/bin/mcp-server.js', { PORT: String(port + i), MCP_INIT_SANDBOX_PATHS: sandboxPaths });
-    await waitReady(`${url}/ready`, 30_000);
+    if (serverCount === 1) {
+      start(name, 'dist/bin/mcp-server.js', env);
+      await waitReady(`${url}/ready`, 30_000);
+    } else {
+      await startReplica(name, env, url);
+    }
     if (stopping) return;
     say(`${name} ready at ${url}/mcp`);
   }

@@ -8,7 +8,8 @@
  *    single warning or error line from any part. SIGINT to npm alone stops everything.
  * 3. SIGTERM to the stack script alone stops everything; so does SIGTERM to the `npm` running it.
  * 4. `--servers 2` on PostgreSQL: two server replicas, the worker given both, a job succeeds and
- *    both replicas see its note.
+ *    both replicas see its note. A replica killed (SIGKILL) does not stop the stack: the next job
+ *    succeeds on the other one, the stack starts the killed replica again, and it serves.
  * The README's ops commands run as pasted there: `npx kafka-worker status|results|dlq …` (the
  * package.json "bin", resolved from this checkout; npm is offline, so never a registry package).
  */
@@ -25,6 +26,9 @@ import { createTestDatabase } from '../helpers/postgres.ts';
 import { REPO } from '../helpers/processes.ts';
 import { makeTempDir } from '../helpers/temp-dirs.ts';
 import { KafkaProbe, saveNoteJob, waitUntil } from '../helpers/worker-stack.ts';
+
+/** What the worker may warn about when the replica its session is on is killed. */
+const FAILOVER_WARNINGS = new Set<string>(['MCP server replica not answering; trying the next one']);
 
 /** How fast a restarted stack's worker must be in its group (measured from its spawn). */
 const REJOIN_WITHIN_MS = 10_000;
@@ -128,9 +132,9 @@ async function expectStoppedCleanly(stack: Stack, pids: number[], servers = ['mc
   await waitUntil(() => pids.every((pid) => !alive(pid)), 10_000, 'every part of the stack to be gone');
 }
 
-/** No part logged a warning or an error; stderr holds only the stack's own lines. */
-function expectQuiet(stack: Stack) {
-  expect(stack.logs.filter((l) => Number(l.level) >= 40)).toEqual([]);
+/** No part logged a warning or an error (but those `expected` allows); stderr holds only the stack's own lines. */
+function expectQuiet(stack: Stack, expected: (line: Record<string, unknown>) => boolean = () => false) {
+  expect(stack.logs.filter((l) => Number(l.level) >= 40 && !expected(l))).toEqual([]);
   const stray = stack.text
     .map((t) => t.line)
     .filter((l) => l !== '' && !l.startsWith('[stack] ') && !l.startsWith('> '));
@@ -293,7 +297,7 @@ describe('npm run stack', () => {
     expectQuiet(stack);
   });
 
-  it('--servers 2: two replicas on PostgreSQL behind one worker; a job succeeds and both see its note', {
+  it('--servers 2: two replicas on PostgreSQL behind one worker; a job succeeds and both see its note; a killed replica is restarted while the other serves', {
     timeout: 240_000,
   }, async () => {
     const database = await createTestDatabase(inject('databaseUrl'));
@@ -342,9 +346,52 @@ describe('npm run stack', () => {
         }
       }
 
+      // Kill the replica the worker's session is on: the stack keeps running, the next job
+      // succeeds on the other replica, and the killed one is started again and serves.
+      process.kill(pids[1]!, 'SIGKILL');
+      await stack.waitForText(
+        /^\[stack\] mcp-server-1 exited \(SIGKILL\); the worker fails over to the other replicas; restarting it in 1 s$/,
+      );
+      const probe = await new KafkaProbe(brokers).connect();
+      try {
+        await produceMessages(probe.kafka, 'mcp-jobs', [
+          {
+            key: 'stack-failover-1',
+            value: JSON.stringify(saveNoteJob('stack-failover-1', 'after failover', 'saved on replica 2')),
+          },
+        ]);
+      } finally {
+        await probe.close();
+      }
+      await waitUntil(
+        () => stack.logs.some((l) => l.jobID === 'stack-failover-1' && l.msg === 'job succeeded'),
+        60_000,
+        'stack-failover-1 to succeed',
+      );
+      await stack.waitForText(new RegExp(`^\\[stack\\] mcp-server-1 ready again at ${replicas[0]}/mcp$`));
+      const restarted = stack.text.filter((t) => t.line.startsWith('[stack] mcp-server-1 started (pid '));
+      expect(restarted).toHaveLength(2);
+      const newPid = Number(/\(pid (\d+)\)/.exec(restarted[1]!.line)![1]);
+      expect(newPid).not.toBe(pids[1]);
+      const { client } = await connectStreamable(replicas[0]!);
+      try {
+        const read = (await client.callTool({
+          name: 'read_note',
+          arguments: { title: 'after failover' },
+        })) as {
+          isError?: boolean;
+          content: Array<{ text?: string }>;
+        };
+        expect(read.isError ?? false).toBe(false);
+        expect(JSON.stringify(read.content)).toContain('saved on replica 2');
+      } finally {
+        await client.close();
+      }
+
       process.kill(-stack.npmPid, 'SIGINT');
-      await expectStoppedCleanly(stack, pids, servers);
-      expectQuiet(stack);
+      await expectStoppedCleanly(stack, [pids[0]!, newPid, ...pids.slice(2)], servers);
+      // The only warnings: the worker finding its replica gone and moving to the other one.
+      expectQuiet(stack, (l) => l.name === 'kafka-worker' && FAILOVER_WARNINGS.has(String(l.msg)));
     } finally {
       await database.drop();
     }
