@@ -99,6 +99,21 @@ function npx(args: string[], env: Record<string, string>) {
   });
 }
 
+/** The replica at `url` reads the note `title` and its content holds `text`. */
+async function expectNote(url: string, title: string, text: string) {
+  const { client } = await connectStreamable(url);
+  try {
+    const read = (await client.callTool({ name: 'read_note', arguments: { title } })) as {
+      isError?: boolean;
+      content: Array<{ text?: string }>;
+    };
+    expect(read.isError ?? false, url).toBe(false);
+    expect(JSON.stringify(read.content), url).toContain(text);
+  } finally {
+    await client.close();
+  }
+}
+
 /** Two consecutive free ports (the replicas listen on PORT and PORT+1). */
 async function freePortPair(avoid: number[]): Promise<number> {
   for (;;) {
@@ -329,22 +344,7 @@ describe('npm run stack', () => {
         'save-note-example-1 to succeed',
       );
       // Both replicas serve the note the job saved: they share the one PostgreSQL database.
-      for (const url of replicas) {
-        const { client } = await connectStreamable(url);
-        try {
-          const read = (await client.callTool({
-            name: 'read_note',
-            arguments: { title: 'Kafka worker' },
-          })) as {
-            isError?: boolean;
-            content: Array<{ text?: string }>;
-          };
-          expect(read.isError ?? false, url).toBe(false);
-          expect(JSON.stringify(read.content)).toContain('Saved by a tool-call job');
-        } finally {
-          await client.close();
-        }
-      }
+      for (const url of replicas) await expectNote(url, 'Kafka worker', 'Saved by a tool-call job');
 
       // Kill the replica the worker's session is on: the stack keeps running, the next job
       // succeeds on the other replica, and the killed one is started again and serves.
@@ -373,20 +373,7 @@ describe('npm run stack', () => {
       expect(restarted).toHaveLength(2);
       const newPid = Number(/\(pid (\d+)\)/.exec(restarted[1]!.line)![1]);
       expect(newPid).not.toBe(pids[1]);
-      const { client } = await connectStreamable(replicas[0]!);
-      try {
-        const read = (await client.callTool({
-          name: 'read_note',
-          arguments: { title: 'after failover' },
-        })) as {
-          isError?: boolean;
-          content: Array<{ text?: string }>;
-        };
-        expect(read.isError ?? false).toBe(false);
-        expect(JSON.stringify(read.content)).toContain('saved on replica 2');
-      } finally {
-        await client.close();
-      }
+      await expectNote(replicas[0]!, 'after failover', 'saved on replica 2');
 
       process.kill(-stack.npmPid, 'SIGINT');
       await expectStoppedCleanly(stack, [pids[0]!, newPid, ...pids.slice(2)], servers);
