@@ -17,6 +17,7 @@ import type { NotesStore } from '../notes/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { SessionEventStore } from './event-store.ts';
+import { jsonBody } from './json-body.ts';
 import type { NotesServerFactory } from './notes-server.ts';
 import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
@@ -124,7 +125,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   });
 
   const guard = [hostOriginGuard(options.hostPolicy), bearerAuth(options.authToken)];
-  const json = express.json({ limit: options.bodyLimit, type: ['application/json', 'application/*+json'] });
+  const json = jsonBody({ limit: options.bodyLimit });
 
   const tooManySessions = (res: Response) => {
     res.setHeader('Retry-After', '5');
