@@ -43,6 +43,7 @@ import {
   type TransientReason,
 } from '../retry/errors.ts';
 import { VERSION } from '../version.ts';
+import { AbortLinks } from './abort-links.ts';
 import { classifyMcpError } from './classify.ts';
 import { createHttpFetch } from './http-fetch.ts';
 import { watchSessionStream } from './session-stream.ts';
@@ -156,6 +157,8 @@ export class McpJobClient implements McpToolCaller {
   readonly #log: Logger;
   /** One entry per replica; #current is the one the session lives on (or is tried next). */
   readonly #replicas: Array<{ streamable: URL; sse: URL }>;
+  /** Each call's own abort signal, tied to the caller's long-lived one (abort-links.ts). */
+  readonly #abortLinks = new AbortLinks();
   #current = 0;
   readonly #http = createHttpFetch();
   #connection: Connection | undefined;
@@ -212,9 +215,7 @@ export class McpJobClient implements McpToolCaller {
       const conn = await this.#ensureConnected();
       // The SDK never removes the abort listener it adds to a request's signal, so it gets a
       // per-call signal; the caller's (long-lived) signal is linked to it only for the call.
-      const perCall = new AbortController();
-      const forward = () => perCall.abort(options.signal?.reason);
-      options.signal?.addEventListener('abort', forward, { once: true });
+      const perCall = this.#abortLinks.link(options.signal);
       let result: Awaited<ReturnType<Client['callTool']>>;
       try {
         result = await conn.client.callTool(params, undefined, {
@@ -231,7 +232,7 @@ export class McpJobClient implements McpToolCaller {
         if (this.#replicaDown(classified.error) && attempt < this.#replicas.length - 1) continue;
         throw classified.error;
       } finally {
-        options.signal?.removeEventListener('abort', forward);
+        perCall.unlink();
       }
       return toToolCallResult(name, result);
     }

@@ -2,7 +2,8 @@
  * A loopback TCP proxy in front of a test server, to break a client's connections on purpose:
  * `hold()` cuts every open connection and parks new ones (accepted, not forwarded) until
  * `release()`; what clients sent is kept as text, so a test can check a request went through
- * (e.g. a GET carrying Last-Event-ID).
+ * (e.g. a GET carrying Last-Event-ID). `freeze()` keeps every connection open but stops passing
+ * the server's bytes on (requests still arrive, their answers wait) until `thaw()`.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -19,6 +20,10 @@ export interface TcpProxy {
   sent(): string;
   /** The connections open now. */
   connections(): ProxiedConnection[];
+  /** Connections accepted while holding and not yet forwarded. */
+  parked(): number;
+  freeze(): void;
+  thaw(): void;
   hold(): void;
   release(): void;
   close(): Promise<void>;
@@ -29,7 +34,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const live = new Map<Socket, ProxiedConnection>();
   const parked: Socket[] = [];
   let holding = false;
+  let frozen = false;
   let sent = '';
+  /** Each forwarded connection's server side, piped to its client unless frozen. */
+  const answers = new Map<Socket, Socket>();
 
   const forward = (client: Socket) => {
     const upstream = connect(target.port, target.host);
@@ -50,8 +58,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       state.receivedSince += chunk.toString('latin1');
     });
     client.pipe(upstream);
-    upstream.pipe(client);
+    answers.set(upstream, client);
+    if (!frozen) upstream.pipe(client);
     const end = () => {
+      answers.delete(upstream);
       client.destroy();
       upstream.destroy();
       open.delete(client);
@@ -76,6 +86,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     url: `http://127.0.0.1:${port}`,
     sent: () => sent,
     connections: () => [...live.values()],
+    parked: () => parked.filter((socket) => !socket.destroyed).length,
+    freeze() {
+      frozen = true;
+      for (const [upstream, client] of answers) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+    },
+    thaw() {
+      frozen = false;
+      for (const [upstream, client] of answers) upstream.pipe(client);
+    },
     hold() {
       holding = true;
       for (const socket of open) socket.destroy();

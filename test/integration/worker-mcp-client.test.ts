@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { McpJobClient, WORKER_CLIENT_LOG_LEVEL } from '../../src/mcp-client/client.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { PermanentError, ServerUnavailableError, ToolError } from '../../src/retry/errors.ts';
+import {
+  JobAbortedError,
+  PermanentError,
+  ServerUnavailableError,
+  ToolError,
+} from '../../src/retry/errors.ts';
 import { startTestServer, type TestServer } from '../helpers/mcp-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { spawnServer, tempDir, uniqueName, waitUntil } from '../helpers/worker-stack.ts';
@@ -97,6 +102,52 @@ describe('MCP client wrapper', () => {
       );
       expect(WORKER_CLIENT_LOG_LEVEL).toBe('warning');
     } finally {
+      await c.close();
+      await proxy.close();
+    }
+  });
+
+  it("aborts the calls in flight when the caller's long-lived signal aborts", async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
+    const c = client(proxy.url, { authToken: 'worker-secret', callTimeoutMs: 120_000 });
+    const worker = new AbortController();
+    try {
+      for (let i = 0; i < 3; i++)
+        await c.callTool(
+          'save_note',
+          { title: uniqueName('linked'), content: 'x' },
+          { signal: worker.signal },
+        );
+      proxy.freeze(); // the next calls hang: the server answers them, the answers wait in the proxy
+      const sentBefore = proxy.sent().length;
+      const hanging = Array.from({ length: 3 }, () =>
+        c.callTool('save_note', { title: uniqueName('hung'), content: 'x' }, { signal: worker.signal }),
+      );
+      await waitUntil(
+        () =>
+          (
+            proxy
+              .sent()
+              .slice(sentBefore)
+              .match(/"method":"tools\/call"/g) ?? []
+          ).length === 3,
+        10_000,
+        'the three calls to reach the server',
+      );
+      const shutdown = new JobAbortedError('shutdown deadline');
+      worker.abort(shutdown);
+      for (const call of hanging) {
+        const err = await call.then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        // Aborted by the signal itself (the SDK's error names its reason), not failed by the
+        // connection going away (which a frozen session also ends in, seconds later).
+        expect(err).toBeInstanceOf(JobAbortedError);
+        expect((err?.cause as Error | undefined)?.message).toContain(String(shutdown));
+      }
+    } finally {
+      proxy.thaw();
       await c.close();
       await proxy.close();
     }
