@@ -6,7 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { type Admin, AssignerProtocol, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import {
+  type Admin,
+  AssignerProtocol,
+  type EachMessageHandler,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
 import { Registry } from 'prom-client';
 import { findFreePort } from '../../scripts/kafka-local.ts';
 import { parseWorkerConfig, type WorkerConfig } from '../../src/config.ts';
@@ -274,6 +282,21 @@ export async function rideOutClusterChange<T>(what: string, read: () => Promise<
 }
 
 /** Test-side Kafka access: create topics, produce jobs, read topics and offsets. */
+/**
+ * An eachMessage handler that appends each record to `into` once. A probe's group may rebalance
+ * on a loaded machine (a missed heartbeat) and read again from its last commit; a record read
+ * twice must not look like a second outcome event of a job.
+ */
+function collectOnce(into: Array<KafkaMessage & { partition: number }>): EachMessageHandler {
+  const seen = new Set<string>();
+  return async ({ message, partition }) => {
+    const at = `${partition}:${message.offset}`;
+    if (seen.has(at)) return;
+    seen.add(at);
+    into.push({ ...message, partition });
+  };
+}
+
 export class KafkaProbe {
   readonly kafka: Kafka;
   readonly admin: Admin;
@@ -346,11 +369,7 @@ export class KafkaProbe {
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ message, partition }) => {
-          seen.push({ ...message, partition });
-        },
-      });
+      await consumer.run({ eachMessage: collectOnce(seen) });
       await waitUntil(() => until(seen), timeoutMs, `messages on ${topic} (have ${seen.length})`);
       return [...seen];
     } finally {
@@ -371,11 +390,7 @@ export class KafkaProbe {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       joined = true;
     });
-    await consumer.run({
-      eachMessage: async ({ message, partition }) => {
-        messages.push({ ...message, partition });
-      },
-    });
+    await consumer.run({ eachMessage: collectOnce(messages) });
     await waitUntil(() => joined, 30_000, `watcher on ${topic} to join`);
     const events = () => messages.map((m) => JSON.parse(String(m.value)) as JobOutcomeEvent);
     return {
