@@ -18,6 +18,7 @@
  *   BENCH_SERVER_ENV='{"MCP_EVENT_STORE_BYTES":"0"}' ...   # more settings for our server
  *   BENCH_COMPARE_WITH=/path/to/main BENCH_COMPARE_LABEL=main ...   # also that checkout's server, same run
  *   BENCH_SIDE_BY_SIDE=1 BENCH_TARGETS=stateful BENCH_TOOLS=read_note ...   # loaded at the same moment
+ *   BENCH_PIN=0/1 BENCH_SIDE_BY_SIDE=1 ...   # servers on CPU 0, generators on CPU 1 (taskset)
  *
  * Each server runs in its own process, one at a time, on loopback. With BENCH_SIDE_BY_SIDE=1 the
  * bare SDK server of a mode, ours and the compared checkout's run together instead, and each tool
@@ -29,7 +30,7 @@
  * generator shares the server's event loop; the table reports the generator's CPU use and the
  * server's over each measured window, so a saturated generator would show.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,6 +78,7 @@ function measure(
   const child = spawn(process.execPath, [resolve(import.meta.dirname, 'load.ts'), JSON.stringify(full)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  pin(child.pid, PIN?.generators);
   let out = '';
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
@@ -87,6 +89,25 @@ function measure(
       else resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as LoadResult);
     });
   });
+}
+
+/**
+ * BENCH_PIN=<servers>/<generators>, e.g. `0/1`: every server process (all its threads) on the
+ * first CPU list, every generator on the second (taskset). Side by side, the servers then share
+ * their core evenly and never their generators'.
+ */
+const PIN = (() => {
+  const spec = process.env.BENCH_PIN;
+  if (!spec) return undefined;
+  const [servers, generators] = spec.split('/');
+  if (!servers || !generators) throw new Error(`BENCH_PIN must be <cpus>/<cpus>, e.g. 0/1 (got ${spec})`);
+  return { servers, generators };
+})();
+
+function pin(pid: number | undefined, cpus: string | undefined): void {
+  if (pid === undefined || cpus === undefined) return;
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -c ${cpus} ${pid} failed: ${r.stderr || r.error?.message}`);
 }
 
 /** A started target: measures itself under load (one row per call) until stopped. */
@@ -105,6 +126,7 @@ async function startProcess(
   };
   try {
     const url = (await spawned.waitForLog((l) => l.msg === logMsg, 60_000)).url as string;
+    pin(spawned.child.pid, PIN?.servers);
     return { url, pid: spawned.child.pid!, stop };
   } catch (err) {
     await stop();
@@ -410,7 +432,7 @@ async function main(): Promise<void> {
       rounds.push(rows);
       if (ROUNDS > 1)
         console.error(
-          `round ${i + 1}/${ROUNDS}: ${rows.map((r) => `${r.name} ${Math.round(r.r.perSecond)}/s`).join(', ')}`,
+          `round ${i + 1}/${ROUNDS}: ${rows.map((r) => `${r.name} ${Math.round(r.r.perSecond)}/s ${Math.round(cpuUs(r.r))} µs`).join(', ')}`,
         );
     }
   } finally {
