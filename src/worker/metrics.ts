@@ -1,14 +1,16 @@
 /**
  * The worker's Prometheus metrics, registered on a Registry passed in (never the global
  * default, so two workers in one test process do not collide). `job_type` is a known job
- * type or `unknown`, so a producer cannot blow up label cardinality.
+ * type or `unknown`, so a producer cannot blow up label cardinality. The two updated for every
+ * job are hot-metrics.ts's, exposed as prom-client's own.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
+import { HotCounter, HotHistogram } from '../observability/hot-metrics.ts';
 
 export interface WorkerMetrics {
   registry: Registry;
-  jobs: Counter<'job_type' | 'outcome'>;
-  jobDuration: Histogram<'job_type' | 'outcome'>;
+  jobs: HotCounter<'job_type' | 'outcome'>;
+  jobDuration: HotHistogram<'job_type' | 'outcome'>;
   retries: Counter<'job_type' | 'reason'>;
   deadLetters: Counter<'reason'>;
   inFlight: Gauge;
@@ -26,13 +28,13 @@ export function createWorkerMetrics(
   const registers = [registry];
   return {
     registry,
-    jobs: new Counter({
+    jobs: new HotCounter({
       name: 'kafka_worker_jobs_total',
       help: 'Jobs handled, by job type and outcome (succeeded | dead_lettered).',
       labelNames: ['job_type', 'outcome'],
       registers,
     }),
-    jobDuration: new Histogram({
+    jobDuration: new HotHistogram({
       name: 'kafka_worker_job_duration_seconds',
       help: 'Time from picking a job up to its outcome (all attempts and backoff included).',
       labelNames: ['job_type', 'outcome'],
