@@ -39,12 +39,14 @@ function keyOf<L extends string>(labelNames: readonly L[], labels: Labels<L>): s
   return key;
 }
 
-abstract class HotMetric<L extends string> {
+/** What the two metrics share: a series per label set, found by `keyOf`, made on first use. */
+abstract class HotMetric<L extends string, S> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly L[];
   readonly aggregator = 'sum';
   abstract readonly type: 'counter' | 'histogram';
+  protected readonly series = new Map<string, S>();
 
   constructor(config: MetricConfig<L>) {
     this.name = config.name;
@@ -53,38 +55,51 @@ abstract class HotMetric<L extends string> {
     for (const registry of config.registers) registry.registerMetric(this as never);
   }
 
-  protected copyLabels(labels: Labels<L>): Record<L, string> {
-    const copy = {} as Record<L, string>;
-    for (const name of this.labelNames) copy[name] = labels[name];
-    return copy;
+  /** A new, empty series for a label set (a copy of `labels`, in the declared order). */
+  protected abstract newSeries(labels: Record<L, string>): S;
+
+  /** The series of `labels`, made on first use. */
+  protected seriesOf(labels: Labels<L>): S {
+    const key = keyOf(this.labelNames, labels);
+    let series = this.series.get(key);
+    if (series === undefined) {
+      const copy = {} as Record<L, string>;
+      for (const name of this.labelNames) copy[name] = labels[name];
+      series = this.newSeries(copy);
+      this.series.set(key, series);
+    }
+    return series;
   }
 
   protected result(values: Value[]) {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
-  abstract reset(): void;
+  reset(): void {
+    this.series.clear();
+  }
 }
 
-export class HotCounter<L extends string> extends HotMetric<L> {
+interface CounterSeries<L extends string> {
+  labels: Record<L, string>;
+  value: number;
+}
+
+export class HotCounter<L extends string> extends HotMetric<L, CounterSeries<L>> {
   readonly type = 'counter';
-  readonly #series = new Map<string, { labels: Record<L, string>; value: number }>();
 
   inc(labels: Labels<L>, value = 1): void {
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
     if (value < 0) throw new Error('It is not possible to decrease a counter');
-    const key = keyOf(this.labelNames, labels);
-    const series = this.#series.get(key);
-    if (series) series.value += value;
-    else this.#series.set(key, { labels: this.copyLabels(labels), value });
+    this.seriesOf(labels).value += value;
+  }
+
+  protected newSeries(labels: Record<L, string>): CounterSeries<L> {
+    return { labels, value: 0 };
   }
 
   async get() {
-    return this.result([...this.#series.values()].map((s) => ({ value: s.value, labels: { ...s.labels } })));
-  }
-
-  reset(): void {
-    this.#series.clear();
+    return this.result([...this.series.values()].map((s) => ({ value: s.value, labels: { ...s.labels } })));
   }
 }
 
@@ -96,10 +111,9 @@ interface HistogramSeries<L extends string> {
   count: number;
 }
 
-export class HotHistogram<L extends string> extends HotMetric<L> {
+export class HotHistogram<L extends string> extends HotMetric<L, HistogramSeries<L>> {
   readonly type = 'histogram';
   readonly upperBounds: readonly number[];
-  readonly #series = new Map<string, HistogramSeries<L>>();
 
   constructor(config: MetricConfig<L> & { buckets: readonly number[] }) {
     super(config);
@@ -108,12 +122,7 @@ export class HotHistogram<L extends string> extends HotMetric<L> {
 
   observe(labels: Labels<L>, value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
-    const key = keyOf(this.labelNames, labels);
-    let series = this.#series.get(key);
-    if (!series) {
-      series = { labels: this.copyLabels(labels), buckets: this.upperBounds.map(() => 0), sum: 0, count: 0 };
-      this.#series.set(key, series);
-    }
+    const series = this.seriesOf(labels);
     const bounds = this.upperBounds;
     for (let i = 0; i < bounds.length; i++) {
       if (value <= bounds[i]!) {
@@ -123,6 +132,10 @@ export class HotHistogram<L extends string> extends HotMetric<L> {
     }
     series.sum += value;
     series.count += 1;
+  }
+
+  protected newSeries(labels: Record<L, string>): HistogramSeries<L> {
+    return { labels, buckets: this.upperBounds.map(() => 0), sum: 0, count: 0 };
   }
 
   /** Starts timing; the function returned observes the seconds since, and returns them. */
@@ -139,7 +152,7 @@ export class HotHistogram<L extends string> extends HotMetric<L> {
   async getForPromString() {
     const values: Value[] = [];
     const bucket = `${this.name}_bucket`;
-    for (const s of this.#series.values()) {
+    for (const s of this.series.values()) {
       let cumulative = 0;
       for (const [i, le] of this.upperBounds.entries()) {
         cumulative += s.buckets[i]!;
@@ -162,9 +175,5 @@ export class HotHistogram<L extends string> extends HotMetric<L> {
       labels: { ...labels, ...sharedLabels },
     }));
     return data;
-  }
-
-  reset(): void {
-    this.#series.clear();
   }
 }
