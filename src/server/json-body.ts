@@ -13,6 +13,7 @@
  * skipping of non-JSON bodies stay body-parser's.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import bytes from 'bytes';
 import express from 'express';
 
 export interface JsonBodyOptions {
@@ -26,22 +27,10 @@ type Middleware = (
   next: (err?: unknown) => void,
 ) => void;
 
-const UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1024,
-  mb: 1024 ** 2,
-  gb: 1024 ** 3,
-  tb: 1024 ** 4,
-  pb: 1024 ** 5,
-};
-
-/** A body limit in bytes as body-parser reads it (the `bytes` package's units), or undefined. */
+/** A body limit in bytes as body-parser reads it (it calls the same `bytes.parse`), or undefined. */
 export function limitBytes(limit: string | number): number | undefined {
-  if (typeof limit === 'number') return Number.isFinite(limit) ? limit : undefined;
-  const match = /^((?:-|\+)?\d+(?:\.\d+)?) *(kb|mb|gb|tb|pb)$/i.exec(limit);
-  const value = match ? Number.parseFloat(match[1]!) : Number.parseInt(limit, 10);
-  if (Number.isNaN(value)) return undefined;
-  return Math.floor(value * UNITS[(match?.[2] ?? 'b').toLowerCase()]!);
+  const parsed = bytes.parse(limit);
+  return parsed === null || !Number.isFinite(parsed) ? undefined : parsed;
 }
 
 /** Content types the short path takes (lowercased): JSON in UTF-8, the charset said or not. */
@@ -51,15 +40,12 @@ const PLAIN_JSON_TYPES = new Set([
   'application/json;charset=utf-8',
 ]);
 
-/** An error shaped as body-parser's, so the app's error handler answers both alike. */
-function parseError(message: string): Error {
-  return Object.assign(new SyntaxError(message), {
-    status: 400,
-    statusCode: 400,
-    expose: true,
-    type: 'entity.parse.failed',
-  });
+/** `error` shaped as body-parser's (status 400 and its `type`), so the app's error handler answers both alike. */
+function bodyError(error: Error, type: string): Error {
+  return Object.assign(error, { status: 400, statusCode: 400, expose: true, type });
 }
+
+const parseError = (message: string) => bodyError(new SyntaxError(message), 'entity.parse.failed');
 
 /** body-parser's strict JSON parse of a decoded body. */
 export function parseJsonBody(text: string): unknown {
@@ -121,12 +107,7 @@ export function jsonBody(options: JsonBodyOptions): Middleware {
     };
     const onEnd = () => {
       if (received !== length) {
-        finish(
-          Object.assign(new Error('request size did not match content length'), {
-            status: 400,
-            type: 'request.size.invalid',
-          }),
-        );
+        finish(bodyError(new Error('request size did not match content length'), 'request.size.invalid'));
         return;
       }
       try {
@@ -139,8 +120,7 @@ export function jsonBody(options: JsonBodyOptions): Middleware {
       finish();
     };
     // The client went away before the body was whole: nothing can be answered.
-    const onAbort = () =>
-      finish(Object.assign(new Error('request aborted'), { status: 400, type: 'request.aborted' }));
+    const onAbort = () => finish(bodyError(new Error('request aborted'), 'request.aborted'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onAbort);
