@@ -18,6 +18,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/server-metrics.ts';
 import { SessionEventStore } from './event-store.ts';
 import { jsonBody } from './json-body.ts';
+import { installJsonReplies, serveJsonPost } from './json-post.ts';
 import type { NotesServerFactory } from './notes-server.ts';
 import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
@@ -138,17 +139,22 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       const server = serverFactory('request');
       // Plain JSON unless the call asked for progress, the one thing a stateless request's tool
       // streams back (it sends no log messages): an SSE stream costs the reply a good deal more.
+      const json = !asksForProgress(req.body);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: undefined,
-        enableJsonResponse: !asksForProgress(req.body),
+        enableJsonResponse: json,
       });
+      installJsonReplies(transport);
       res.on('close', () => {
         void transport.close();
         void server.close();
       });
       try {
         await server.connect(transport);
-        await transport.handleRequest(req, res, req.body);
+        // A JSON reply is written on Node's response; anything else goes through the SDK's adaptor.
+        if (!(json && serveJsonPost(transport, req, res, req.body))) {
+          await transport.handleRequest(req, res, req.body);
+        }
       } catch (err) {
         res.locals.log.error({ err }, 'error handling MCP request');
         if (!res.headersSent) jsonRpcError(res, 500, -32603, 'Internal server error');

@@ -24,7 +24,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { type SdkStreamableInternals, streamableInternals } from './sdk-internals.ts';
+import { installJsonReplies, serveJsonPost, sseReplyOf } from './json-post.ts';
+import { type SdkReplyStream, type SdkStreamableInternals, streamableInternals } from './sdk-internals.ts';
 
 interface ReplyChoice {
   /** True while the reply is still to be plain JSON. */
@@ -52,6 +53,7 @@ export class ReplyFormats {
 
   /** Makes `transport` answer each request as `handle()` chose; call once, before connecting it. */
   install(transport: StreamableHTTPServerTransport): void {
+    installJsonReplies(transport);
     const web = streamableInternals(transport);
     Object.defineProperty(web, '_enableJsonResponse', {
       get: () => this.#choice.getStore()?.json ?? false,
@@ -70,7 +72,10 @@ export class ReplyFormats {
     };
   }
 
-  /** Hands the request to the transport with its reply format chosen. */
+  /**
+   * Hands the request to the transport with its reply format chosen: one that starts as JSON is
+   * served on Node's request and response when the SDK would take it (json-post.ts).
+   */
   handle(
     transport: StreamableHTTPServerTransport,
     req: Parameters<StreamableHTTPServerTransport['handleRequest']>[0],
@@ -82,7 +87,11 @@ export class ReplyFormats {
       json: startsAsJson(body),
       protocolVersion: typeof header === 'string' ? header : DEFAULT_NEGOTIATED_PROTOCOL_VERSION,
     };
-    return this.#choice.run(choice, () => transport.handleRequest(req, res, body));
+    return this.#choice.run(choice, () =>
+      choice.json && serveJsonPost(transport, req, res, body)
+        ? Promise.resolve()
+        : transport.handleRequest(req, res, body),
+    );
   }
 }
 
@@ -103,18 +112,22 @@ async function switchToSse(
   const streamId = web._requestToStreamMapping.get(requestId);
   const pending = streamId === undefined ? undefined : web._streamMapping.get(streamId);
   if (streamId === undefined || !pending?.resolveJson) return;
-  const encoder = new TextEncoder();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const headers: Record<string, string> = {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  };
+  if (web.sessionId !== undefined) headers['mcp-session-id'] = web.sessionId;
   let keepAlive: NodeJS.Timeout | undefined;
-  const readable = new ReadableStream<Uint8Array>({
-    start: (c) => {
-      controller = c;
-    },
-    cancel: () => {
-      clearInterval(keepAlive);
-      if (web._streamMapping.get(streamId)?.controller === controller) web._streamMapping.delete(streamId);
-    },
-  });
+  const cancel = () => {
+    clearInterval(keepAlive);
+    if (web._streamMapping.get(streamId)?.controller === controller) web._streamMapping.delete(streamId);
+  };
+  // A request json-post.ts serves writes its events to the Node response; any other gets a
+  // ReadableStream, as the SDK makes one, for the SDK's adaptor to write.
+  const controller = sseReplyOf(pending, headers, cancel) ?? webSseReply(pending, headers, cancel);
+  const encoder = new TextEncoder();
   web._streamMapping.set(streamId, {
     controller,
     encoder,
@@ -128,16 +141,25 @@ async function switchToSse(
       }
     },
   });
-  const headers: Record<string, string> = {
-    'Content-Type': 'text/event-stream',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    'X-Accel-Buffering': 'no',
-  };
-  if (web.sessionId !== undefined) headers['mcp-session-id'] = web.sessionId;
-  pending.resolveJson(new Response(readable, { status: 200, headers }));
   await web.writePrimingEvent(controller, encoder, streamId, choice.protocolVersion);
   if (web._streamMapping.get(streamId)?.controller === controller) {
     keepAlive = web.startKeepAlive(controller, encoder);
   }
+}
+
+/** An SSE reply as the SDK makes one: a ReadableStream for its adaptor; returns the controller. */
+function webSseReply(
+  pending: SdkReplyStream,
+  headers: Record<string, string>,
+  cancel: () => void,
+): ReadableStreamDefaultController<Uint8Array> {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const readable = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+    cancel,
+  });
+  pending.resolveJson?.(new Response(readable, { status: 200, headers }));
+  return controller;
 }

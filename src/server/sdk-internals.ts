@@ -3,12 +3,14 @@
  * tools and its request-handler map private; unknown-tool.ts (which tools exist) and
  * tasks/augment.ts (a task tool's input schema) read the tools, and both wrap handlers of the
  * map (wrapRequestHandler: the unknown-tool guard, the task-augmented tools/call and tools/list).
- * reply-format.ts reads the Streamable HTTP transport's stream maps (streamableInternals).
+ * reply-format.ts and json-post.ts read the Streamable HTTP transport's state and stream maps
+ * (streamableInternals).
  * Reading them here keeps the casts, and the checks that they are still where they were, in one
  * spot: a future SDK that moves them fails here, at server or session construction.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 /** The part of a registered tool this project reads. */
 export type RegisteredTools = Record<string, { inputSchema?: AnySchema }>;
@@ -55,6 +57,12 @@ export function wrapRequestHandler(
 
 type SseEncoder = InstanceType<typeof TextEncoder>;
 
+/** What the SDK hands a request's handlers as `extra.requestInfo`. */
+export interface SdkRequestInfo {
+  headers: Record<string, string | string[] | undefined>;
+  url?: URL;
+}
+
 /** A stream of the web-standard Streamable HTTP transport: a pending JSON reply or an SSE stream. */
 export interface SdkReplyStream {
   resolveJson?: (response: Response) => void;
@@ -63,9 +71,16 @@ export interface SdkReplyStream {
   cleanup: () => void;
 }
 
-/** The parts of the SDK's WebStandardStreamableHTTPServerTransport that reply-format.ts uses. */
+/** The parts of the SDK's WebStandardStreamableHTTPServerTransport that reply-format.ts and json-post.ts use. */
 export interface SdkStreamableInternals {
   sessionId: string | undefined;
+  sessionIdGenerator: (() => string) | undefined;
+  _closed: boolean;
+  _initialized: boolean;
+  _hasHandledRequest: boolean;
+  _enableJsonResponse: boolean;
+  _enableDnsRebindingProtection: boolean;
+  onmessage?: (message: JSONRPCMessage, extra: { authInfo?: unknown; requestInfo: SdkRequestInfo }) => void;
   _requestToStreamMapping: Map<string | number, string>;
   _streamMapping: Map<string, SdkReplyStream>;
   writePrimingEvent(
@@ -82,13 +97,18 @@ export interface SdkStreamableInternals {
 
 /**
  * The web-standard transport inside the SDK's Node StreamableHTTPServerTransport, with the
- * private members reply-format.ts relies on checked to be where SDK 1.32 has them.
+ * private members reply-format.ts and json-post.ts rely on checked to be where SDK 1.32 has them.
  */
 export function streamableInternals(transport: object): SdkStreamableInternals {
   const web = (transport as { _webStandardTransport?: Record<string, unknown> })._webStandardTransport;
   if (
     !web ||
     !('_enableJsonResponse' in web) ||
+    typeof web._closed !== 'boolean' ||
+    typeof web._initialized !== 'boolean' ||
+    typeof web._hasHandledRequest !== 'boolean' ||
+    typeof web._enableDnsRebindingProtection !== 'boolean' ||
+    !('sessionIdGenerator' in web) ||
     !(web._requestToStreamMapping instanceof Map) ||
     !(web._streamMapping instanceof Map) ||
     typeof web.writePrimingEvent !== 'function' ||

@@ -75,9 +75,11 @@ export function postMcp(
   session?: string,
   headers: Record<string, string> = {},
   protocolVersion = '2025-11-25',
+  signal?: AbortSignal,
 ): Promise<Response> {
   return fetch(`${baseUrl}/mcp`, {
     method: 'POST',
+    ...(signal && { signal }),
     headers: {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',

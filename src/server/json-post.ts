@@ -1,0 +1,246 @@
+/**
+ * A Streamable HTTP POST answered in plain JSON, served on Node's own request and response.
+ *
+ * The SDK's Node transport turns every request into a web Request and every reply back out of a
+ * web Response through @hono/node-server's adaptor (a new request listener per request). For a
+ * call answered in JSON that is a large share of the transport's cost and buys nothing here: the
+ * body is already parsed and the reply is one string. SDK v1's JSON replies also leak
+ * (typescript-sdk#2559): the transport never removes a JSON reply's entry from its stream map, so
+ * a session grows by one entry per request until it closes — the worker keeps one session for
+ * as long as it runs — and a request still in flight when its session closes is never answered.
+ *
+ * `serveJsonPost` takes a request only when the SDK would accept it as it stands and answer it in
+ * JSON: one JSON-RPC request (not `initialize`) on an open, initialized session (or a fresh
+ * stateless transport), with the Accept, Content-Type, Mcp-Session-Id and Mcp-Protocol-Version
+ * headers the SDK requires. It registers the request in the transport's maps exactly as the SDK
+ * does and hands it to the transport's `onmessage`, so the server handles it as any other.
+ * Anything else — and every request the SDK would refuse — returns false and goes to the SDK's
+ * transport unchanged, so its answers and errors stay the SDK's.
+ *
+ * `installJsonReplies` makes the transport's `send` write such a request's response straight to
+ * the Node response and remove both map entries. A reply that becomes an SSE stream first
+ * (reply-format.ts, `sseReplyOf`) gets its events written to the Node response as the SDK sends
+ * them. When the session closes before the response, the request is answered 404 "session
+ * closed" instead of being left hanging.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
+import {
+  isInitializeRequest,
+  isJSONRPCRequest,
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '@modelcontextprotocol/sdk/types.js';
+import { type SdkStreamableInternals, streamableInternals } from './sdk-internals.ts';
+
+/** The answer to a request whose session closed before its response was sent. */
+const SESSION_CLOSED = JSON.stringify({
+  jsonrpc: '2.0',
+  error: { code: -32001, message: 'Session not found: it closed before this request was answered' },
+  id: null,
+});
+
+/**
+ * The pending reply of one request, kept where the SDK keeps its own (the transport's stream
+ * map), with the two members the SDK calls on such an entry: `resolveJson` (a Response, when
+ * the SDK or reply-format.ts answers it) and `cleanup` (the transport closes).
+ */
+class NodeJsonReply {
+  readonly res: ServerResponse;
+  readonly sessionId: string | undefined;
+  #done = false;
+
+  constructor(res: ServerResponse, sessionId: string | undefined) {
+    this.res = res;
+    this.sessionId = sessionId;
+  }
+
+  /** Writes the response as the SDK's JSON reply would be written: one JSON document. */
+  answer(message: JSONRPCMessage): void {
+    if (this.#done) return;
+    this.#done = true;
+    const { res } = this;
+    if (res.headersSent || res.destroyed) return;
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json');
+    if (this.sessionId !== undefined) res.setHeader('mcp-session-id', this.sessionId);
+    res.end(JSON.stringify(message));
+  }
+
+  /** Any Response the SDK resolves the reply with (the SDK's own JSON reply, were it to send one). */
+  readonly resolveJson = (response: Response): void => {
+    if (this.#done) return;
+    this.#done = true;
+    void writeResponse(this.res, response);
+  };
+
+  /**
+   * Turns the reply into an SSE stream (reply-format.ts): writes the head now and returns the
+   * sink the SDK writes events to in place of a ReadableStream's controller. `onCancel` runs
+   * once if the client goes away first, as a ReadableStream's cancel would.
+   */
+  stream(headers: Record<string, string>, onCancel: () => void): ReadableStreamDefaultController<Uint8Array> {
+    this.#done = true;
+    const sink = new NodeSseSink(this.res);
+    const { res } = this;
+    if (res.headersSent || res.destroyed) {
+      sink.closed = true;
+      queueMicrotask(onCancel);
+    } else {
+      res.writeHead(200, headers);
+      res.flushHeaders();
+      res.once('close', () => {
+        if (sink.closed) return;
+        sink.closed = true;
+        onCancel();
+      });
+    }
+    return sink as unknown as ReadableStreamDefaultController<Uint8Array>;
+  }
+
+  /** The transport closed (session deleted, idle, shutdown) before the response. */
+  readonly cleanup = (): void => {
+    if (this.#done) return;
+    this.#done = true;
+    const { res } = this;
+    if (res.headersSent || res.destroyed) return;
+    res.statusCode = 404;
+    res.setHeader('Content-Type', 'application/json');
+    res.end(SESSION_CLOSED);
+  };
+}
+
+/**
+ * What the SDK calls on an SSE stream's controller (enqueue, close), writing to the Node response
+ * as it comes: no web stream between the SDK's events and the socket. Like a closed controller,
+ * it throws once the stream is closed; the SDK catches that.
+ */
+class NodeSseSink {
+  closed = false;
+  readonly #res: ServerResponse;
+
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+
+  enqueue(chunk: Uint8Array): void {
+    if (this.closed) throw new TypeError('the SSE reply is closed');
+    this.#res.write(chunk);
+  }
+
+  close(): void {
+    if (this.closed) throw new TypeError('the SSE reply is closed');
+    this.closed = true;
+    this.#res.end();
+  }
+}
+
+/** Writes a web Response to a Node response, streaming its body as it comes. */
+async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  if (res.headersSent || res.destroyed) {
+    await response.body?.cancel().catch(() => {});
+    return;
+  }
+  res.statusCode = response.status;
+  for (const [name, value] of response.headers) res.setHeader(name, value);
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  res.flushHeaders();
+  // The client going away destroys the readable, which cancels the web stream (the SDK's
+  // cancel callback then forgets the stream).
+  await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res).catch(() => {});
+}
+
+/** Node's request as Express hands it on (with the bearer token's auth info, when there is one). */
+type NodeRequest = IncomingMessage & { auth?: unknown };
+
+/**
+ * Serves `body` on Node's request and response when the SDK would take it as it stands and answer
+ * it in JSON (see the module comment); returns false, having done nothing, otherwise.
+ * `transport` must have had `installJsonReplies`.
+ */
+export function serveJsonPost(
+  transport: StreamableHTTPServerTransport,
+  req: NodeRequest,
+  res: ServerResponse,
+  body: unknown,
+): boolean {
+  const web = streamableInternals(transport);
+  if (!acceptsAsJson(web, req, body)) return false;
+  const message = JSONRPCMessageSchema.safeParse(body);
+  if (!message.success || !isJSONRPCRequest(message.data) || isInitializeRequest(message.data)) return false;
+  const request = message.data;
+
+  web._hasHandledRequest = true;
+  const streamId = randomUUID();
+  web._streamMapping.set(streamId, new NodeJsonReply(res, web.sessionId));
+  web._requestToStreamMapping.set(request.id, streamId);
+  web.onmessage?.(request, {
+    authInfo: req.auth,
+    requestInfo: { headers: req.headers, url: new URL(req.url ?? '/', `http://${req.headers.host}`) },
+  });
+  return true;
+}
+
+/** Everything the SDK checks of a POST before it reads the message, as the SDK checks it. */
+function acceptsAsJson(web: SdkStreamableInternals, req: NodeRequest, body: unknown): boolean {
+  if (web._closed || !web._enableJsonResponse || web._enableDnsRebindingProtection) return false;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const { headers } = req;
+  if (web.sessionIdGenerator === undefined) {
+    // Stateless: one request per transport.
+    if (web._hasHandledRequest) return false;
+  } else if (!web._initialized || headers['mcp-session-id'] !== web.sessionId) {
+    return false;
+  }
+  const accept = headers.accept;
+  if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return false;
+  if (!isJsonContentType(headers['content-type'])) return false;
+  const version = headers['mcp-protocol-version'];
+  return (
+    version === undefined || (typeof version === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(version))
+  );
+}
+
+/**
+ * Makes `transport.send` write the response of a request `serveJsonPost` took straight to its
+ * Node response (and forget the request, which the SDK's JSON replies never do); every other
+ * message goes to the SDK's `send`. Call once, before `serveJsonPost`.
+ */
+export function installJsonReplies(transport: StreamableHTTPServerTransport): void {
+  const web = streamableInternals(transport);
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) => {
+    if ('id' in message && message.id !== undefined && ('result' in message || 'error' in message)) {
+      const streamId = web._requestToStreamMapping.get(message.id);
+      const reply = streamId === undefined ? undefined : web._streamMapping.get(streamId);
+      if (reply instanceof NodeJsonReply && streamId !== undefined) {
+        web._requestToStreamMapping.delete(message.id);
+        web._streamMapping.delete(streamId);
+        reply.answer(message);
+        return Promise.resolve();
+      }
+    }
+    return send(message, options);
+  };
+}
+
+/**
+ * The sink of an SSE reply written straight to the Node response, when `pending` is the pending
+ * JSON reply of a request `serveJsonPost` took (see NodeJsonReply.stream); undefined otherwise.
+ */
+export function sseReplyOf(
+  pending: unknown,
+  headers: Record<string, string>,
+  onCancel: () => void,
+): ReadableStreamDefaultController<Uint8Array> | undefined {
+  return pending instanceof NodeJsonReply ? pending.stream(headers, onCancel) : undefined;
+}
