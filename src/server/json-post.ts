@@ -178,6 +178,9 @@ export function serveJsonPost(
   const message = JSONRPCMessageSchema.safeParse(body);
   if (!message.success || !isJSONRPCRequest(message.data) || isInitializeRequest(message.data)) return false;
   const request = message.data;
+  // The URL as the SDK's adaptor builds it; a Host it cannot parse is left to the SDK to refuse.
+  const url = URL.parse(req.url ?? '/', `http://${req.headers.host}`);
+  if (!url) return false;
 
   web._hasHandledRequest = true;
   const streamId = randomUUID();
@@ -185,7 +188,7 @@ export function serveJsonPost(
   web._requestToStreamMapping.set(request.id, streamId);
   web.onmessage?.(request, {
     authInfo: req.auth,
-    requestInfo: { headers: req.headers, url: new URL(req.url ?? '/', `http://${req.headers.host}`) },
+    requestInfo: { headers: req.headers, url },
   });
   return true;
 }

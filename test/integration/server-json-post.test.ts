@@ -4,8 +4,7 @@
  * JSON replies leave behind (typescript-sdk#2559), a request in flight when its session closes,
  * what a handler sees of its request, and the SDK's refusals kept as they were.
  */
-
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -69,7 +68,10 @@ function probeServer(): McpServer {
   return server;
 }
 
-async function listen(stateless: boolean): Promise<{ url: string; http: HttpApp; listener: Server }> {
+async function listen(
+  stateless: boolean,
+  allowedHosts = ['127.0.0.1'],
+): Promise<{ url: string; http: HttpApp; listener: Server }> {
   const http = createHttpApp({
     serverFactory: probeServer,
     store: { ping: async () => {} },
@@ -78,7 +80,7 @@ async function listen(stateless: boolean): Promise<{ url: string; http: HttpApp;
     options: {
       stateless,
       authToken: undefined,
-      hostPolicy: { allowedHosts: ['127.0.0.1'], allowedOrigins: [] },
+      hostPolicy: { allowedHosts, allowedOrigins: [] },
       bodyLimit: '1mb',
       sessionIdleMs: 60_000,
       maxSessions: 10,
@@ -292,6 +294,47 @@ describe('JSON replies of a stateless server', () => {
     );
     for (const [i, reply] of replies.entries()) {
       expect(await reply.json()).toMatchObject({ id: 100 + i, result: { structuredContent: { n: i } } });
+    }
+  });
+});
+
+describe('a Host header no URL can be made of (every host allowed)', () => {
+  /** A stateless tools/call with a raw Host header (fetch would not send one like these). */
+  function postWithHost(url: string, host: string): Promise<number | undefined> {
+    const body = JSON.stringify(callTool(1, 'request_info', { n: 1 }));
+    const { port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mcp',
+          method: 'POST',
+          setHost: false,
+          headers: {
+            host,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('is refused 400 as the SDK refuses it, not a 500', async () => {
+    const srv = await listen(true, ['*']);
+    try {
+      for (const host of ['a b', '[::1', 'x:99999']) expect(await postWithHost(srv.url, host)).toBe(400);
+      expect(await postWithHost(srv.url, new URL(srv.url).host)).toBe(200);
+    } finally {
+      await new Promise((r) => srv.listener.close(r));
     }
   });
 });
