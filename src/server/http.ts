@@ -144,7 +144,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         sessionIdGenerator: undefined,
         enableJsonResponse: json,
       });
-      installJsonReplies(transport);
+      installJsonReplies(transport, server);
       res.on('close', () => {
         void transport.close();
         void server.close();
@@ -214,7 +214,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         transport.onclose = () => {
           if (transport.sessionId) void sessions.remove(transport.sessionId, 'client');
         };
-        replies.install(transport);
+        replies.install(transport, server);
         await server.connect(transport);
         await replies.handle(transport, req, res, req.body);
       } catch (err) {

@@ -13,7 +13,8 @@
  * JSON: one JSON-RPC request (not `initialize`) on an open, initialized session (or a fresh
  * stateless transport), with the Accept, Content-Type, Mcp-Session-Id and Mcp-Protocol-Version
  * headers the SDK requires. It registers the request in the transport's maps exactly as the SDK
- * does and hands it to the transport's `onmessage`, so the server handles it as any other.
+ * does and hands it to the server's dispatch of requests — where the transport's `onmessage` sends a
+ * message once three zod parses have told it is a request — so the server handles it as any other.
  * Anything else — and every request the SDK would refuse — returns false and goes to the SDK's
  * transport unchanged, so its answers and errors stay the SDK's.
  *
@@ -28,16 +29,35 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import {
-  isInitializeRequest,
-  isJSONRPCRequest,
   type JSONRPCMessage,
   JSONRPCMessageSchema,
+  type JSONRPCRequest,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from '@modelcontextprotocol/sdk/types.js';
-import { type SdkStreamableInternals, streamableInternals } from './sdk-internals.ts';
+import {
+  requestDispatch,
+  type SdkRequestDispatch,
+  type SdkStreamableInternals,
+  streamableInternals,
+} from './sdk-internals.ts';
+
+/**
+ * Where a transport's requests go: the server's dispatch, when nothing else listens to the
+ * transport's messages (see installJsonReplies).
+ */
+const dispatchers = new WeakMap<SdkStreamableInternals, SdkRequestDispatch>();
+
+/** A Host and a request path @hono/node-server (the SDK's adaptor) uses as they are (its url.ts). */
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+const PLAIN_PATH = /^\/[!#$&-;=?-[\]_a-z~]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/;
+
+/** The last Host header a URL was made of: a server is nearly always called by one name. */
+let lastHost: string | undefined;
 
 /** The answer to a request whose session closed before its response was sent. */
 const SESSION_CLOSED = JSON.stringify({
@@ -175,21 +195,41 @@ export function serveJsonPost(
 ): boolean {
   const web = streamableInternals(transport);
   if (!acceptsAsJson(web, req, body)) return false;
-  const message = JSONRPCMessageSchema.safeParse(body);
-  if (!message.success || !isJSONRPCRequest(message.data) || isInitializeRequest(message.data)) return false;
-  const request = message.data;
-  // The URL as the SDK's adaptor builds it; a Host it cannot parse is left to the SDK to refuse.
-  const url = URL.parse(req.url ?? '/', `http://${req.headers.host}`);
-  if (!url) return false;
+  const dispatch = dispatchers.get(web);
+  if (!dispatch || !web.onmessage) return false;
+  // The SDK's own check of the message. What passes it with a method and an id is a request;
+  // `initialize` (whatever its params) is left to the SDK.
+  const parsed = JSONRPCMessageSchema.safeParse(body);
+  if (!parsed.success || !('method' in parsed.data && 'id' in parsed.data)) return false;
+  const request = parsed.data as JSONRPCRequest;
+  if (request.method === 'initialize') return false;
+  // The SDK's adaptor makes the request's URL of the Host header and the path, and refuses the
+  // request when it cannot; take only what it takes without a second look (the rest, e.g. an
+  // upper-case Host or an absolute-form target, goes its way). Handlers get the URL when they ask.
+  const { host } = req.headers;
+  const path = req.url ?? '';
+  if (host === undefined || !PLAIN_HOST.test(host) || !PLAIN_PATH.test(path) || DOT_SEGMENT.test(path)) {
+    return false;
+  }
+  if (host !== lastHost) {
+    if (!URL.canParse(`http://${host}`)) return false;
+    lastHost = host;
+  }
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  let url: URL | undefined;
+  const requestInfo = {
+    headers: req.headers,
+    get url(): URL {
+      url ??= new URL(`${scheme}://${host}${path}`);
+      return url;
+    },
+  };
 
   web._hasHandledRequest = true;
   const streamId = randomUUID();
   web._streamMapping.set(streamId, new NodeJsonReply(res, web.sessionId));
   web._requestToStreamMapping.set(request.id, streamId);
-  web.onmessage?.(request, {
-    authInfo: req.auth,
-    requestInfo: { headers: req.headers, url },
-  });
+  dispatch(request, { authInfo: req.auth, requestInfo });
   return true;
 }
 
@@ -216,10 +256,14 @@ function acceptsAsJson(web: SdkStreamableInternals, req: NodeRequest, body: unkn
 /**
  * Makes `transport.send` write the response of a request `serveJsonPost` took straight to its
  * Node response (and forget the request, which the SDK's JSON replies never do); every other
- * message goes to the SDK's `send`. Call once, before `serveJsonPost`.
+ * message goes to the SDK's `send`. Call once, before `server.connect(transport)`; requests
+ * `serveJsonPost` takes go to `server`'s dispatch directly.
  */
-export function installJsonReplies(transport: StreamableHTTPServerTransport): void {
+export function installJsonReplies(transport: StreamableHTTPServerTransport, server: McpServer): void {
   const web = streamableInternals(transport);
+  // Protocol.connect keeps an onmessage set before it and calls it first: then every message
+  // must still go that way, and none is served here.
+  if (!web.onmessage) dispatchers.set(web, requestDispatch(server));
   const send = transport.send.bind(transport);
   transport.send = (message, options) => {
     if ('id' in message && message.id !== undefined && ('result' in message || 'error' in message)) {

@@ -21,6 +21,7 @@
  * switch to SSE re-creates what the SDK does for an SSE reply (sdk-internals.ts reads the parts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
@@ -51,9 +52,9 @@ export function startsAsJson(body: unknown): boolean {
 export class ReplyFormats {
   readonly #choice = new AsyncLocalStorage<ReplyChoice>();
 
-  /** Makes `transport` answer each request as `handle()` chose; call once, before connecting it. */
-  install(transport: StreamableHTTPServerTransport): void {
-    installJsonReplies(transport);
+  /** Makes `transport` answer each request as `handle()` chose; call once, before connecting `server` to it. */
+  install(transport: StreamableHTTPServerTransport, server: McpServer): void {
+    installJsonReplies(transport, server);
     const web = streamableInternals(transport);
     Object.defineProperty(web, '_enableJsonResponse', {
       get: () => this.#choice.getStore()?.json ?? false,

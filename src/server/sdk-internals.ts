@@ -4,13 +4,33 @@
  * tasks/augment.ts (a task tool's input schema) read the tools, and both wrap handlers of the
  * map (wrapRequestHandler: the unknown-tool guard, the task-augmented tools/call and tools/list).
  * reply-format.ts and json-post.ts read the Streamable HTTP transport's state and stream maps
- * (streamableInternals).
+ * (streamableInternals); json-post.ts hands requests to the server's dispatch (requestDispatch).
  * Reading them here keeps the casts, and the checks that they are still where they were, in one
  * spot: a future SDK that moves them fails here, at server or session construction.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+
+/** Protocol's dispatch of one incoming request (what its transport.onmessage calls for a request). */
+export type SdkRequestDispatch = (
+  request: JSONRPCRequest,
+  extra: { authInfo?: unknown; requestInfo: SdkRequestInfo },
+) => void;
+
+/**
+ * The server's Protocol dispatch of an incoming request (`_onrequest`), bound. Protocol.connect's
+ * onmessage tells a message's kind by trying the response, error and request schemas in turn
+ * (three zod parses, two of them failing, for every request); a caller that already knows the
+ * message is a valid request can hand it here directly.
+ */
+export function requestDispatch(server: McpServer): SdkRequestDispatch {
+  const protocol = server.server as unknown as { _onrequest?: unknown };
+  if (typeof protocol._onrequest !== 'function') {
+    throw new Error('the SDK no longer exposes Protocol._onrequest as expected');
+  }
+  return (protocol._onrequest as SdkRequestDispatch).bind(protocol);
+}
 
 /** The part of a registered tool this project reads. */
 export type RegisteredTools = Record<string, { inputSchema?: AnySchema }>;
