@@ -139,10 +139,9 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       const server = serverFactory('request');
       // Plain JSON unless the call asked for progress, the one thing a stateless request's tool
       // streams back (it sends no log messages): an SSE stream costs the reply a good deal more.
-      const json = !asksForProgress(req.body);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: undefined,
-        enableJsonResponse: json,
+        enableJsonResponse: !asksForProgress(req.body),
       });
       installJsonReplies(transport, server);
       res.on('close', () => {
@@ -152,7 +151,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       try {
         await server.connect(transport);
         // A JSON reply is written on Node's response; anything else goes through the SDK's adaptor.
-        if (!(json && serveJsonPost(transport, req, res, req.body))) {
+        if (!serveJsonPost(transport, req, res, req.body)) {
           await transport.handleRequest(req, res, req.body);
         }
       } catch (err) {

@@ -229,7 +229,14 @@ export function serveJsonPost(
   const streamId = randomUUID();
   web._streamMapping.set(streamId, new NodeJsonReply(res, web.sessionId));
   web._requestToStreamMapping.set(request.id, streamId);
-  dispatch(request, { authInfo: req.auth, requestInfo });
+  try {
+    dispatch(request, { authInfo: req.auth, requestInfo });
+  } catch (err) {
+    // Nothing will answer it now: forget it, and let the route answer the error.
+    web._requestToStreamMapping.delete(request.id);
+    web._streamMapping.delete(streamId);
+    throw err;
+  }
   return true;
 }
 
