@@ -83,14 +83,19 @@ class NodeJsonReply {
 
   /** Writes the response as the SDK's JSON reply would be written: one JSON document. */
   answer(message: JSONRPCMessage): void {
+    this.#end(200, JSON.stringify(message), this.sessionId);
+  }
+
+  /** Ends the reply with one JSON document, once; nothing when the client is gone. */
+  #end(status: number, json: string, sessionId?: string): void {
     if (this.#done) return;
     this.#done = true;
     const { res } = this;
     if (res.headersSent || res.destroyed) return;
-    res.statusCode = 200;
+    res.statusCode = status;
     res.setHeader('Content-Type', 'application/json');
-    if (this.sessionId !== undefined) res.setHeader('mcp-session-id', this.sessionId);
-    res.end(JSON.stringify(message));
+    if (sessionId !== undefined) res.setHeader('mcp-session-id', sessionId);
+    res.end(json);
   }
 
   /** Any Response the SDK resolves the reply with (the SDK's own JSON reply, were it to send one). */
@@ -126,13 +131,7 @@ class NodeJsonReply {
 
   /** The transport closed (session deleted, idle, shutdown) before the response. */
   readonly cleanup = (): void => {
-    if (this.#done) return;
-    this.#done = true;
-    const { res } = this;
-    if (res.headersSent || res.destroyed) return;
-    res.statusCode = 404;
-    res.setHeader('Content-Type', 'application/json');
-    res.end(SESSION_CLOSED);
+    this.#end(404, SESSION_CLOSED);
   };
 }
 
