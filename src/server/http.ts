@@ -136,7 +136,8 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
   // --- Streamable HTTP -------------------------------------------------------------------
   if (options.stateless) {
     app.post('/mcp', guard, json, async (req: Request, res: Response) => {
-      const server = serverFactory('request');
+      const { method } = (req.body ?? {}) as { method?: unknown };
+      const server = serverFactory('request', typeof method === 'string' ? method : undefined);
       // Plain JSON unless the call asked for progress, the one thing a stateless request's tool
       // streams back (it sends no log messages): an SSE stream costs the reply a good deal more.
       const transport = new StreamableHTTPServerTransport({

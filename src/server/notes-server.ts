@@ -44,7 +44,15 @@ export interface NotesServerDeps {
 
 /** `session`: lives as long as a client connection; `request`: serves one stateless request. */
 export type NotesServerMode = 'session' | 'request';
-export type NotesServerFactory = (mode?: NotesServerMode) => McpServer;
+/**
+ * `method`, for a `request` server: the JSON-RPC method of the one request it will answer. A
+ * server for a `tools/*` request registers only the tools (and what wraps them): the resources,
+ * prompts and completions it would never consult cost a stateless call a tenth of its CPU.
+ */
+export type NotesServerFactory = (mode?: NotesServerMode, method?: string) => McpServer;
+
+/** Requests a server with only the tools answers exactly as a full one. */
+const TOOL_METHODS: ReadonlySet<string> = new Set(['tools/call', 'tools/list']);
 
 const INSTRUCTIONS =
   'A notes service: save_note, list_notes, read_note, search_notes and delete_note manage notes by title; ' +
@@ -67,7 +75,8 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
     [resourceRef(NOTE_TEMPLATE), { title: titleCompleter(deps.store) }],
     ...promptCompletions(deps.store),
   ]);
-  return (mode = 'session') => {
+  return (mode = 'session', method) => {
+    const toolsOnly = mode === 'request' && method !== undefined && TOOL_METHODS.has(method);
     const server = new McpServer(
       { name: SERVER_NAME, version: deps.version },
       {
@@ -90,9 +99,11 @@ export function createNotesServerFactory(deps: NotesServerDeps): NotesServerFact
     if (deps.tasks) enableKafkaTasks(server, deps.tasks.hooks);
     // In front of the (task-wrapped) tools/call handler: an unknown tool is refused first.
     rejectUnknownTools(server);
-    registerResources(server, { store: deps.store, resourceMaxBytes: deps.limits.resourceMaxBytes });
-    registerPrompts(server, { store: deps.store, maxBytes: deps.limits.resourceMaxBytes });
-    registerCompletions(server, completions);
+    if (!toolsOnly) {
+      registerResources(server, { store: deps.store, resourceMaxBytes: deps.limits.resourceMaxBytes });
+      registerPrompts(server, { store: deps.store, maxBytes: deps.limits.resourceMaxBytes });
+      registerCompletions(server, completions);
+    }
     // Tools and prompts are fixed; resources change with the notes.
     server.server.registerCapabilities({ tools: { listChanged: false }, prompts: { listChanged: false } });
     if (mode === 'session') registerSubscriptions(server, deps.changes);
