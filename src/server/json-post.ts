@@ -118,6 +118,7 @@ class NodeJsonReply {
       sink.closed = true;
       queueMicrotask(onCancel);
     } else {
+      sink.batch();
       res.writeHead(200, headers);
       res.flushHeaders();
       res.once('close', () => {
@@ -137,25 +138,46 @@ class NodeJsonReply {
 
 /**
  * What the SDK calls on an SSE stream's controller (enqueue, close), writing to the Node response
- * as it comes: no web stream between the SDK's events and the socket. Like a closed controller,
- * it throws once the stream is closed; the SDK catches that.
+ * as it comes: no web stream between the SDK's events and the socket. What is written in one turn
+ * of the event loop leaves in one write (the head, the priming event and the log message that
+ * switched the reply; later the response and the end of the stream) instead of one each. Like a
+ * closed controller, it throws once the stream is closed; the SDK catches that.
  */
 class NodeSseSink {
   closed = false;
   readonly #res: ServerResponse;
+  #corked = false;
 
   constructor(res: ServerResponse) {
     this.#res = res;
   }
 
+  /**
+   * Holds this turn's writes back until the event loop moves on, then sends them together. The
+   * socket is corked, not the response: on Node 24 a corked ServerResponse drops chunked writes
+   * made before its end() (only the first reaches the client).
+   */
+  batch(): void {
+    const { socket } = this.#res;
+    if (this.#corked || !socket) return;
+    this.#corked = true;
+    socket.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
+  }
+
   enqueue(chunk: Uint8Array): void {
     if (this.closed) throw new TypeError('the SSE reply is closed');
+    this.batch();
     this.#res.write(chunk);
   }
 
   close(): void {
     if (this.closed) throw new TypeError('the SSE reply is closed');
     this.closed = true;
+    this.batch();
     this.#res.end();
   }
 }
