@@ -283,8 +283,8 @@ function acceptsAsJson(web: SdkStreamableInternals, req: NodeRequest, body: unkn
 
 /**
  * Makes `transport.send` write the response of a request `serveJsonPost` took straight to its
- * Node response (and forget the request, which the SDK's JSON replies never do); every other
- * message goes to the SDK's `send`. Call once, before `server.connect(transport)`; requests
+ * Node response and forget the request; every other message goes to the SDK's `send`, after
+ * which the stream entry of a JSON reply the SDK completed is forgotten too (the SDK leaves it). Call once, before `server.connect(transport)`; requests
  * `serveJsonPost` takes go to `server`'s dispatch directly.
  */
 export function installJsonReplies(transport: StreamableHTTPServerTransport, server: McpServer): void {
@@ -302,6 +302,16 @@ export function installJsonReplies(transport: StreamableHTTPServerTransport, ser
         web._streamMapping.delete(streamId);
         reply.answer(message);
         return Promise.resolve();
+      }
+      if (reply?.resolveJson && streamId !== undefined) {
+        // A JSON reply the SDK writes itself (a request not taken here): once it has all its
+        // responses the SDK forgets the request ids but not the stream (typescript-sdk#2559).
+        const { id } = message;
+        return send(message, options).then(() => {
+          if (!web._requestToStreamMapping.has(id) && web._streamMapping.get(streamId) === reply) {
+            web._streamMapping.delete(streamId);
+          }
+        });
       }
     }
     return send(message, options);

@@ -123,6 +123,44 @@ function lastSseData(text: string): unknown {
   return JSON.parse(data!.slice('data: '.length));
 }
 
+/** A tools/call with a raw Host header (fetch would not send one like these). */
+function postWithHost(
+  url: string,
+  host: string,
+  session?: string,
+  id = 1,
+): Promise<{ status?: number; body: string }> {
+  const body = JSON.stringify(callTool(id, 'request_info', { n: 1 }));
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mcp',
+        method: 'POST',
+        setHost: false,
+        headers: {
+          host,
+          ...(session && { 'mcp-session-id': session, 'mcp-protocol-version': PROTOCOL }),
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe('JSON replies of a stateful session', () => {
   let srv: Awaited<ReturnType<typeof listen>>;
   let session: string;
@@ -158,6 +196,21 @@ describe('JSON replies of a stateful session', () => {
           result: { structuredContent: { n: i } },
         });
       }
+    }
+    expect(web._streamMapping.size).toBe(streamsBefore);
+    expect(web._requestToStreamMapping.size).toBe(0);
+  });
+
+  it('leave nothing behind either when the SDK writes the JSON reply itself (a Host with port 80)', async () => {
+    const web = transportOf(session);
+    const streamsBefore = web._streamMapping.size;
+    for (let i = 0; i < 20; i++) {
+      const reply = await postWithHost(srv.url, '127.0.0.1:80', session, 1500 + i);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body)).toMatchObject({
+        id: 1500 + i,
+        result: { structuredContent: { url: 'http://127.0.0.1/mcp' } },
+      });
     }
     expect(web._streamMapping.size).toBe(streamsBefore);
     expect(web._requestToStreamMapping.size).toBe(0);
@@ -299,38 +352,6 @@ describe('JSON replies of a stateless server', () => {
 });
 
 describe('a Host header no URL can be made of (every host allowed)', () => {
-  /** A stateless tools/call with a raw Host header (fetch would not send one like these). */
-  function postWithHost(url: string, host: string): Promise<{ status?: number; body: string }> {
-    const body = JSON.stringify(callTool(1, 'request_info', { n: 1 }));
-    const { port } = new URL(url);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/mcp',
-          method: 'POST',
-          setHost: false,
-          headers: {
-            host,
-            'content-type': 'application/json',
-            accept: 'application/json, text/event-stream',
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (chunk) => {
-            text += chunk;
-          });
-          res.on('end', () => resolve({ status: res.statusCode, body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
-
   it('is refused 400 as the SDK refuses it, not a 500; any other Host is served', async () => {
     const srv = await listen(true, ['*']);
     try {
