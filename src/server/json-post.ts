@@ -26,9 +26,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
@@ -98,11 +95,13 @@ class NodeJsonReply {
     res.end(json);
   }
 
-  /** Any Response the SDK resolves the reply with (the SDK's own JSON reply, were it to send one). */
+  /**
+   * The member by which the SDK (and reply-format.ts) know a pending JSON reply. The SDK's own
+   * JSON reply never reaches it (`installJsonReplies` answers first) and a switch to SSE takes
+   * `stream()`; were a Response to arrive, it is the SDK's JSON document.
+   */
   readonly resolveJson = (response: Response): void => {
-    if (this.#done) return;
-    this.#done = true;
-    void writeResponse(this.res, response);
+    void response.text().then((json) => this.#end(response.status, json, this.sessionId));
   };
 
   /**
@@ -180,24 +179,6 @@ class NodeSseSink {
     this.batch();
     this.#res.end();
   }
-}
-
-/** Writes a web Response to a Node response, streaming its body as it comes. */
-async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
-  if (res.headersSent || res.destroyed) {
-    await response.body?.cancel().catch(() => {});
-    return;
-  }
-  res.statusCode = response.status;
-  for (const [name, value] of response.headers) res.setHeader(name, value);
-  if (!response.body) {
-    res.end();
-    return;
-  }
-  res.flushHeaders();
-  // The client going away destroys the readable, which cancels the web stream (the SDK's
-  // cancel callback then forgets the stream).
-  await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res).catch(() => {});
 }
 
 /** Node's request as Express hands it on (with the bearer token's auth info, when there is one). */
