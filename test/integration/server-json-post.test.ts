@@ -6,6 +6,8 @@
  */
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,9 +34,13 @@ function gate() {
 }
 
 let held = gate();
+/** The signal of the last `hold` call; told of each server built, when set. */
+let holdSignal: AbortSignal | undefined;
+let onServer: ((server: McpServer) => void) | undefined;
 
 function probeServer(): McpServer {
   const server = new McpServer({ name: 'probe', version: '1.0.0' }, { capabilities: { logging: {} } });
+  onServer?.(server);
   server.registerTool('request_info', { inputSchema: { n: z.number() } }, async ({ n }, extra) => ({
     content: [{ type: 'text', text: 'ok' }],
     structuredContent: {
@@ -44,7 +50,8 @@ function probeServer(): McpServer {
       url: extra.requestInfo?.url?.href,
     },
   }));
-  server.registerTool('hold', {}, async () => {
+  server.registerTool('hold', {}, async (extra) => {
+    holdSignal = extra.signal;
     held.entered();
     await held.released;
     return { content: [{ type: 'text', text: 'released' }] };
@@ -339,6 +346,56 @@ describe('JSON replies of a stateless server', () => {
       (lastSseData(await sse.text()) as { result: { structuredContent: object } }).result.structuredContent,
     );
     expect(fromJson.structuredContent).toMatchObject({ n: 7, probe: 'stateless' });
+  });
+
+  it('leave a request answered in full to the garbage collector, and close one whose client went away', async () => {
+    // No close for the JSON replies: server and transport are collected without it.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let closed = 0;
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => {
+      collected++;
+    });
+    onServer = (server) => {
+      server.server.onclose = () => {
+        closed++;
+      };
+      registry.register(server, undefined);
+    };
+    try {
+      for (let i = 0; i < 20; i++) {
+        const reply = await postMcp(srv.url, callTool(300 + i, 'request_info', { n: i }));
+        expect(await reply.json()).toMatchObject({ id: 300 + i, result: { structuredContent: { n: i } } });
+      }
+      srv.listener.closeIdleConnections();
+      await expect
+        .poll(
+          async () => {
+            gc();
+            await new Promise((r) => setImmediate(r));
+            return collected;
+          },
+          { timeout: 20_000, interval: 50 },
+        )
+        .toBe(20);
+      expect(closed).toBe(0);
+
+      // A client that goes away mid-call: its server is closed, which aborts the handler.
+      held = gate();
+      const abort = new AbortController();
+      const inFlight = postMcp(srv.url, callTool(400, 'hold'), undefined, {}, PROTOCOL, abort.signal).catch(
+        (err: unknown) => err,
+      );
+      await held.reached;
+      abort.abort();
+      await inFlight;
+      await expect.poll(() => closed, { timeout: 10_000 }).toBe(1);
+      expect(holdSignal?.aborted).toBe(true);
+      held.release();
+    } finally {
+      onServer = undefined;
+    }
   });
 
   it('answer 100 concurrent requests each with its own response', async () => {
