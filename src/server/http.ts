@@ -23,6 +23,7 @@ import type { NotesServerFactory } from './notes-server.ts';
 import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
+import { awaitStandaloneStream, standaloneStreamRequested } from './standalone-stream.ts';
 import { useLightweightWebGlobals } from './web-globals.ts';
 
 export interface HttpAppDeps {
@@ -217,6 +218,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
           },
         });
         if (eventStore) eventStores.set(transport, eventStore);
+        awaitStandaloneStream(transport);
         transport.onclose = () => {
           if (transport.sessionId) void sessions.remove(transport.sessionId, 'client');
         };
@@ -242,6 +244,7 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         );
         return;
       }
+      if (req.method === 'GET') standaloneStreamRequested(entry.transport);
       const lastEventId = req.headers['last-event-id'];
       if (
         req.method === 'GET' &&

@@ -7,6 +7,9 @@
  * - `notifications/resources/updated` to each session subscribed to `notes://all` or to the
  *   changed note's `notes://{title}`, with the URI the session subscribed with.
  *
+ * A Streamable HTTP session whose client has not asked for its GET stream is skipped: nothing
+ * sent outside a request can reach it (standalone-stream.ts).
+ *
  * Changes are gathered for one event-loop turn and sent once per session and URI, so a burst
  * of writes costs each session one message, not one per write; the request path does no work
  * for it. Lookups go through an index by subscription key, so a change costs the sessions that
@@ -19,6 +22,8 @@ import type { Logger } from '../observability/logger.ts';
 export interface NotifiedSession {
   sendResourceListChanged(): Promise<void> | void;
   sendResourceUpdated(uri: string): Promise<void> | void;
+  /** False while nothing sent can reach the client (see standalone-stream.ts); default true. */
+  reachable?(): boolean;
 }
 
 /** The subscription key of `notes://all`; a note's key is its title. */
@@ -104,8 +109,10 @@ export class ResourceChangeHub {
       if (change.kind !== 'updated') listChanged = true;
     }
 
-    if (listChanged)
-      for (const { session } of this.#sessions) this.#send(() => session.sendResourceListChanged());
+    if (listChanged) {
+      for (const { session } of this.#sessions)
+        if (session.reachable?.() !== false) this.#send(() => session.sendResourceListChanged());
+    }
 
     // Each session once per URI, whether it subscribed to the note, to notes://all, or both.
     const updated = new Map<SessionState, Set<string>>();
@@ -123,6 +130,7 @@ export class ResourceChangeHub {
       for (const title of titles) for (const state of this.#subscribers.get(title) ?? []) mark(state, title);
     }
     for (const [state, uris] of updated) {
+      if (state.session.reachable?.() === false) continue;
       for (const uri of uris) this.#send(() => state.session.sendResourceUpdated(uri));
     }
   }

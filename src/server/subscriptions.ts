@@ -20,6 +20,7 @@ import {
   type SessionSubscriptions,
   type SubscriptionKey,
 } from './notifications.ts';
+import { reachesClient } from './standalone-stream.ts';
 
 const NOTES_SCHEME = 'notes://';
 
@@ -53,6 +54,7 @@ export function registerSubscriptions(server: McpServer, hub: ResourceChangeHub)
     subscriptions ??= hub.attach({
       sendResourceListChanged: () => server.sendResourceListChanged(),
       sendResourceUpdated: (uri) => server.server.sendResourceUpdated({ uri }),
+      reachable: () => reachesClient(server.server.transport),
     });
     return subscriptions;
   };

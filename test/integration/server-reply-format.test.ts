@@ -187,3 +187,114 @@ describe('reply format per request (stateful Streamable HTTP)', () => {
     }
   });
 });
+
+describe('notifications a session cannot hear (no GET stream)', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    // A small event store, so that what it keeps is easy to push out.
+    srv = await startTestServer({ MCP_EVENT_STORE_EVENTS: '8' });
+  });
+  afterAll(async () => {
+    await srv.stop();
+  });
+
+  const open = async () => {
+    const init = await postMcp(
+      srv.url,
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      },
+      undefined,
+      {},
+      PROTOCOL,
+    );
+    await init.text();
+    const session = init.headers.get('mcp-session-id')!;
+    const ack = await postMcp(
+      srv.url,
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      session,
+      {},
+      PROTOCOL,
+    );
+    expect(ack.status).toBe(202);
+    return session;
+  };
+  const getStream = (session: string, lastEventId?: string) =>
+    fetch(`${srv.url}/mcp`, {
+      headers: {
+        accept: 'text/event-stream',
+        'mcp-session-id': session,
+        'mcp-protocol-version': PROTOCOL,
+        ...(lastEventId && { 'last-event-id': lastEventId }),
+      },
+    });
+  const saveFrom = async (session: string, title: string) => {
+    const res = await postMcp(
+      srv.url,
+      {
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'save_note', arguments: { title, content: 'x' } },
+      },
+      session,
+      {},
+      PROTOCOL,
+    );
+    expect(res.status).toBe(200);
+    await res.text();
+  };
+
+  it("do not push a request stream's events out of its event store, and reach a client once it listens", async () => {
+    const quiet = await open();
+    const writer = await open();
+    // A call of the quiet session answered on a resumable SSE stream (a log message first).
+    const missing = await postMcp(
+      srv.url,
+      {
+        jsonrpc: '2.0',
+        id: 42,
+        method: 'tools/call',
+        params: { name: 'read_note', arguments: { title: 'nope' } },
+      },
+      quiet,
+      {},
+      PROTOCOL,
+    );
+    const events = parseSse(await missing.text());
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ id: 42 });
+    // Twenty new notes: twenty list_changed the quiet session could not hear, more than its store keeps.
+    for (let i = 0; i < 20; i++) await saveFrom(writer, `unheard ${i}`);
+    // Its stream is still resumable from the priming event: nothing pushed its events out.
+    const resumed = await getStream(quiet, events[0]!.id);
+    expect(resumed.status).toBe(200);
+    const reader = resumed.body!.getReader();
+    let replayed = '';
+    while (!replayed.includes('"id":42')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      replayed += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    expect(parseSse(replayed).map((e) => e.id)).toEqual([events[1]!.id, events[2]!.id]);
+
+    // Once a client opens its GET stream, it hears of new notes there.
+    const listener = await open();
+    const stream = await getStream(listener);
+    expect(stream.status).toBe(200);
+    const listening = stream.body!.getReader();
+    await saveFrom(writer, 'heard');
+    let heard = '';
+    while (!heard.includes('notifications/resources/list_changed')) {
+      const { value, done } = await listening.read();
+      if (done) break;
+      heard += new TextDecoder().decode(value);
+    }
+    await listening.cancel();
+    expect(heard).toContain('notifications/resources/list_changed');
+  });
+});

@@ -40,6 +40,21 @@ describe('ResourceChangeHub', () => {
     expect(b.sent).toEqual(['list_changed']);
   });
 
+  it('skips a session while it is not reachable, and tells it again once it is', async () => {
+    const hub = new ResourceChangeHub({ logger: silentLogger() });
+    const a = recorder();
+    let reachable = false;
+    const subs = hub.attach({ ...a.session, reachable: () => reachable });
+    subs.subscribe(ALL_NOTES, 'notes://all');
+    hub.noteChanged({ kind: 'created', title: 'One' });
+    await flushed();
+    expect(a.sent).toEqual([]);
+    reachable = true;
+    hub.noteChanged({ kind: 'created', title: 'Two' });
+    await flushed();
+    expect(a.sent).toEqual(['list_changed', 'updated notes://all']);
+  });
+
   it('sends no list_changed for an update, and nothing after unsubscribe or detach', async () => {
     const hub = new ResourceChangeHub({ logger: silentLogger() });
     const a = recorder();
