@@ -23,7 +23,11 @@ import type { NotesServerFactory } from './notes-server.ts';
 import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
-import { awaitStandaloneStream, standaloneStreamRequested } from './standalone-stream.ts';
+import {
+  awaitStandaloneStream,
+  markWithoutStandaloneStream,
+  standaloneStreamRequested,
+} from './standalone-stream.ts';
 import { useLightweightWebGlobals } from './web-globals.ts';
 
 export interface HttpAppDeps {
@@ -146,10 +150,12 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         enableJsonResponse: !asksForProgress(req.body),
       });
       installJsonReplies(transport, server);
+      markWithoutStandaloneStream(transport);
       let servedJson = false;
       res.on('close', () => {
-        // A JSON reply written in full leaves nothing to stop: its handler has returned and the
-        // transport holds no stream, so server and transport are left to the garbage collector.
+        // A JSON reply written in full leaves nothing to stop: its handler has returned, the
+        // transport holds no stream and the server started no work that outlives the request
+        // (standalone-stream.ts), so server and transport are left to the garbage collector.
         // Closing them cost ~5% of such a call (the SDK builds an McpError, stack and all, on
         // every close; 0.88x the CPU per stateless read_note without it). Anything else — the client went away mid-call, an SSE reply —
         // is closed, which aborts a handler still running.

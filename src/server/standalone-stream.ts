@@ -1,15 +1,19 @@
 /**
- * Whether a message sent outside any request — a resource notification — can reach a
- * session's client. A Streamable HTTP client hears such messages only on the GET stream it
- * opens. Until it opens one, the SDK transport would store each of them in the session's event
- * store for a replay no client can ask for (a resume names an event of the stream it resumes,
- * and this stream never carried one) and write it nowhere; worse, those events would push the
- * events of request streams the client may yet resume out of the bounded store, oldest first.
- * So the hub skips such a session until its client asks for the stream (any GET on the session,
- * whatever the SDK then answers). Legacy SSE and stdio carry these messages on the one stream
- * they have: always reachable.
+ * Whether a message sent outside any request — a resource notification, a task's status
+ * notification — can reach a session's client. A Streamable HTTP client hears such messages
+ * only on the GET stream it opens; a stateless server has no such stream at all.
+ *
+ * Until a stateful session's client opens its GET stream, the SDK transport would store each
+ * such message in the session's event store for a replay no client can ask for (a resume names
+ * an event of the stream it resumes, and this stream never carried one) and write it nowhere;
+ * worse, those events would push the events of request streams the client may yet resume out of
+ * the bounded store, oldest first. So the resource hub skips such a session until its client
+ * asks for the stream (any GET on the session, whatever the SDK then answers). A stateless
+ * request's server starts no work whose only product is such messages. Legacy SSE and stdio carry
+ * them on the one stream they have: always reachable.
  */
 const awaitingStream = new WeakSet<object>();
+const withoutStream = new WeakSet<object>();
 
 /** A Streamable HTTP session's transport, whose client has not asked for its GET stream yet. */
 export function awaitStandaloneStream(transport: object): void {
@@ -21,7 +25,17 @@ export function standaloneStreamRequested(transport: object): void {
   awaitingStream.delete(transport);
 }
 
-/** False for a closed session and for one whose client has not asked for its GET stream. */
+/** A stateless request's transport: nothing sent outside the request can ever reach its client. */
+export function markWithoutStandaloneStream(transport: object): void {
+  withoutStream.add(transport);
+}
+
+/** Whether a message sent outside a request reaches the client now (false for a closed session). */
 export function reachesClient(transport: object | undefined): boolean {
-  return transport !== undefined && !awaitingStream.has(transport);
+  return transport !== undefined && !awaitingStream.has(transport) && !withoutStream.has(transport);
+}
+
+/** Whether such a message may ever reach the client (a stateful session may still open its stream). */
+export function mayReachClient(transport: object | undefined): boolean {
+  return transport !== undefined && !withoutStream.has(transport);
 }

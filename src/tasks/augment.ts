@@ -34,6 +34,7 @@ import {
 import type { Logger } from '../observability/logger.ts';
 import { IDEMPOTENCY_META_KEY } from '../protocol.ts';
 import { type RawRequestHandler, registeredTools, wrapRequestHandler } from '../server/sdk-internals.ts';
+import { mayReachClient } from '../server/standalone-stream.ts';
 import { isTerminalStatus, type TaskRecord } from './records.ts';
 import type { ScopeOf } from './scope.ts';
 import { toSdkTask } from './sdk-task-store.ts';
@@ -113,7 +114,8 @@ export function enableKafkaTasks(server: McpServer, hooks: KafkaTaskHooks): void
           sessionId: extra.sessionId,
           requestedTtlMs: task.ttl,
         });
-        void watchStatus(record);
+        // Status notifications travel outside the request: not watched where none can arrive.
+        if (mayReachClient(inner.transport)) void watchStatus(record);
         return { task: toSdkTask(record) };
       }
       const key = extra._meta?.[IDEMPOTENCY_META_KEY];

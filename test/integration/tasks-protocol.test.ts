@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateTaskResultSchema, ErrorCode, type Task } from '@modelcontextprotocol/sdk/types.js';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { decodeJobMessage } from '../../src/worker/envelope.ts';
 import { toolCallPayloadSchema } from '../../src/worker/handlers/tool-call.ts';
 import { connectStreamable, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
@@ -150,6 +150,29 @@ describe('MCP Tasks over Kafka: scope, listing, the enqueued job and pruning', (
     await expect(a.experimental.tasks.getTask(own.taskId)).rejects.toThrow(/not found/i);
     // The anonymous tasks were not cancelled by the session's attempt.
     expect((await a.experimental.tasks.getTask(fromB.taskId)).status).toBe('working');
+  });
+
+  it('does not watch a sessionless task for status notifications no client could hear', async () => {
+    const a = await connect(stateless);
+    const session = await connect(stateful);
+    const polls = (store: TestServer['store'], taskId: string) =>
+      vi.mocked(store.tasks.get).mock.calls.filter(([id]) => id === taskId).length;
+    vi.spyOn(stateless.store.tasks, 'get');
+    vi.spyOn(stateful.store.tasks, 'get');
+    try {
+      const anonymous = await createTask(a, selfServer('Unwatched'));
+      // Reads made while creating it (the watch's first would come a poll interval later).
+      const atCreation = polls(stateless.store, anonymous.taskId);
+      const own = await createTask(session, selfServer('Watched'));
+      // The session's task is watched: its status is read every MCP_TASK_POLL_INTERVAL_MS.
+      await expect
+        .poll(() => polls(stateful.store, own.taskId), { timeout: 30_000 })
+        .toBeGreaterThanOrEqual(3);
+      // Meanwhile nothing read the sessionless task's status on its own.
+      expect(polls(stateless.store, anonymous.taskId)).toBe(atCreation);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('pages tasks/list by MCP_TASKS_PAGE_SIZE: following nextCursor to the end sees every task once', async () => {
