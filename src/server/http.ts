@@ -28,6 +28,7 @@ import {
   markWithoutStandaloneStream,
   standaloneStreamRequested,
 } from './standalone-stream.ts';
+import { StatelessServers } from './stateless-servers.ts';
 import { useLightweightWebGlobals } from './web-globals.ts';
 
 export interface HttpAppDeps {
@@ -140,9 +141,11 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
 
   // --- Streamable HTTP -------------------------------------------------------------------
   if (options.stateless) {
+    const statelessServers = new StatelessServers(serverFactory);
     app.post('/mcp', guard, json, async (req: Request, res: Response) => {
-      const { method } = (req.body ?? {}) as { method?: unknown };
-      const server = serverFactory('request', typeof method === 'string' ? method : undefined);
+      const { method: rawMethod } = (req.body ?? {}) as { method?: unknown };
+      const method = typeof rawMethod === 'string' ? rawMethod : undefined;
+      const server = statelessServers.take(method);
       // Plain JSON unless the call asked for progress, the one thing a stateless request's tool
       // streams back (it sends no log messages): an SSE stream costs the reply a good deal more.
       const transport = new StreamableHTTPServerTransport({
@@ -155,11 +158,15 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
       res.on('close', () => {
         // A JSON reply written in full leaves nothing to stop: its handler has returned, the
         // transport holds no stream and the server started no work that outlives the request
-        // (standalone-stream.ts), so server and transport are left to the garbage collector.
-        // Closing them cost ~5% of such a call (the SDK builds an McpError, stack and all, on
-        // every close; 0.88x the CPU per stateless read_note without it). Anything else — the client went away mid-call, an SSE reply —
-        // is closed, which aborts a handler still running.
-        if (servedJson && res.writableFinished) return;
+        // (standalone-stream.ts), so the server is kept for another request or, like the
+        // transport, left to the garbage collector (stateless-servers.ts). Closing them cost ~5%
+        // of such a call (the SDK builds an McpError, stack and all, on every close). Anything
+        // else — the client went away mid-call, an SSE reply — is closed, which aborts a
+        // handler still running.
+        if (servedJson && res.writableFinished) {
+          statelessServers.release(method, server);
+          return;
+        }
         void transport.close();
         void server.close();
       });

@@ -4,7 +4,8 @@
  * tasks/augment.ts (a task tool's input schema) read the tools, and both wrap handlers of the
  * map (wrapRequestHandler: the unknown-tool guard, the task-augmented tools/call and tools/list).
  * reply-format.ts and json-post.ts read the Streamable HTTP transport's state and stream maps
- * (streamableInternals); json-post.ts hands requests to the server's dispatch (requestDispatch).
+ * (streamableInternals); json-post.ts hands requests to the server's dispatch (requestDispatch);
+ * stateless-servers.ts lets an idle server go of its transport (detachIdleTransport).
  * Reading them here keeps the casts, and the checks that they are still where they were, in one
  * spot: a future SDK that moves them fails here, at server or session construction.
  */
@@ -30,6 +31,37 @@ export function requestDispatch(server: McpServer): SdkRequestDispatch {
     throw new Error('the SDK no longer exposes Protocol._onrequest as expected');
   }
   return (protocol._onrequest as SdkRequestDispatch).bind(protocol);
+}
+
+/**
+ * Lets go of a server's transport without closing it, when the server has nothing in flight:
+ * no request handler running, no request of its own awaiting a response, no progress handler,
+ * no timeout. Returns false (and changes nothing) otherwise. After it the server connects to a
+ * new transport as after close() — which the SDK supports — without close()'s per-call cost
+ * (`_onclose` builds an McpError, stack and all, to reject response handlers there are none of).
+ */
+export function detachIdleTransport(server: McpServer): boolean {
+  const protocol = server.server as unknown as {
+    _transport?: unknown;
+    _requestHandlerAbortControllers?: unknown;
+    _responseHandlers?: unknown;
+    _progressHandlers?: unknown;
+    _timeoutInfo?: unknown;
+  };
+  const busy = [
+    protocol._requestHandlerAbortControllers,
+    protocol._responseHandlers,
+    protocol._progressHandlers,
+    protocol._timeoutInfo,
+  ];
+  if (!('_transport' in protocol) || !busy.every((map) => map instanceof Map)) {
+    throw new Error("the SDK no longer keeps Protocol's transport and pending maps as expected");
+  }
+  if (protocol._transport === undefined || busy.some((map) => (map as Map<unknown, unknown>).size > 0)) {
+    return false;
+  }
+  protocol._transport = undefined;
+  return true;
 }
 
 /** The part of a registered tool this project reads. */

@@ -34,8 +34,9 @@ function gate() {
 }
 
 let held = gate();
-/** The signal of the last `hold` call; told of each server built, when set. */
+/** The signal and server of the last `hold` call; `onServer` is told of each server built, when set. */
 let holdSignal: AbortSignal | undefined;
+let holdServer: McpServer | undefined;
 let onServer: ((server: McpServer) => void) | undefined;
 
 function probeServer(): McpServer {
@@ -52,6 +53,7 @@ function probeServer(): McpServer {
   }));
   server.registerTool('hold', {}, async (extra) => {
     holdSignal = extra.signal;
+    holdServer = server;
     held.entered();
     await held.released;
     return { content: [{ type: 'text', text: 'released' }] };
@@ -348,26 +350,36 @@ describe('JSON replies of a stateless server', () => {
     expect(fromJson.structuredContent).toMatchObject({ n: 7, probe: 'stateless' });
   });
 
-  it('leave a request answered in full to the garbage collector, and close one whose client went away', async () => {
-    // No close for the JSON replies: server and transport are collected without it.
+  it('reuse the server of a tools/call answered in full, leave others to the garbage collector unclosed, and close one whose client went away', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
+    let built = 0;
     let closed = 0;
     let collected = 0;
     const registry = new FinalizationRegistry(() => {
       collected++;
     });
     onServer = (server) => {
+      built++;
       server.server.onclose = () => {
         closed++;
       };
       registry.register(server, undefined);
     };
     try {
+      // One request after another: one server answers them all (stateless-servers.ts).
       for (let i = 0; i < 20; i++) {
         const reply = await postMcp(srv.url, callTool(300 + i, 'request_info', { n: i }));
         expect(await reply.json()).toMatchObject({ id: 300 + i, result: { structuredContent: { n: i } } });
       }
+      expect(built).toBeLessThanOrEqual(1);
+      // Other methods get a server each, which is collected without a close.
+      built = 0;
+      for (let i = 0; i < 20; i++) {
+        const reply = await postMcp(srv.url, { jsonrpc: '2.0', id: 350 + i, method: 'tools/list' });
+        expect(await reply.json()).toMatchObject({ id: 350 + i, result: { tools: expect.any(Array) } });
+      }
+      expect(built).toBe(20);
       srv.listener.closeIdleConnections();
       await expect
         .poll(
@@ -378,21 +390,34 @@ describe('JSON replies of a stateless server', () => {
           },
           { timeout: 20_000, interval: 50 },
         )
-        .toBe(20);
+        .toBeGreaterThanOrEqual(20);
       expect(closed).toBe(0);
 
-      // A client that goes away mid-call: its server is closed, which aborts the handler.
+      // A client that goes away mid-call: its server is closed, which aborts the handler, and
+      // is not used again.
       held = gate();
       const abort = new AbortController();
       const inFlight = postMcp(srv.url, callTool(400, 'hold'), undefined, {}, PROTOCOL, abort.signal).catch(
         (err: unknown) => err,
       );
       await held.reached;
+      const holding = holdSignal;
+      const aborted = holdServer;
       abort.abort();
       await inFlight;
       await expect.poll(() => closed, { timeout: 10_000 }).toBe(1);
-      expect(holdSignal?.aborted).toBe(true);
+      expect(holding?.aborted).toBe(true);
       held.release();
+      held = gate();
+      const next = postMcp(srv.url, callTool(401, 'hold'));
+      await held.reached;
+      expect(holdServer).not.toBe(aborted);
+      expect(holdSignal?.aborted).toBe(false);
+      held.release();
+      expect(await (await next).json()).toMatchObject({
+        id: 401,
+        result: { content: [{ text: 'released' }] },
+      });
     } finally {
       onServer = undefined;
     }
