@@ -90,6 +90,49 @@ export function postMcp(
   });
 }
 
+/**
+ * A raw Streamable HTTP session: `initialize` (its reply read to the end) and
+ * `notifications/initialized`. Returns the session id.
+ */
+export async function openRawSession(baseUrl: string, protocolVersion = '2025-11-25'): Promise<string> {
+  const init = await postMcp(baseUrl, {
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  });
+  if (init.status !== 200) throw new Error(`initialize answered ${init.status}: ${await init.text()}`);
+  await init.text();
+  const session = init.headers.get('mcp-session-id');
+  if (!session) throw new Error('initialize answered without an Mcp-Session-Id');
+  const ack = await postMcp(
+    baseUrl,
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    session,
+    {},
+    protocolVersion,
+  );
+  if (ack.status !== 202) throw new Error(`notifications/initialized answered ${ack.status}`);
+  return session;
+}
+
+/** Reads an SSE body until its text so far contains `needle` (or the stream ends); returns the text. */
+export async function readSseUntil(body: ReadableStream<Uint8Array>, needle: string): Promise<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    while (!text.includes(needle)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    await reader.cancel();
+  }
+  return text;
+}
+
 export async function connectStreamable(
   baseUrl: string,
   headers: Record<string, string> = {},

@@ -16,7 +16,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { createServerMetrics } from '../../src/observability/server-metrics.ts';
 import { createHttpApp, type HttpApp } from '../../src/server/http.ts';
 import { streamableInternals } from '../../src/server/sdk-internals.ts';
-import { postMcp } from '../helpers/mcp-server.ts';
+import { openRawSession, postMcp } from '../helpers/mcp-server.ts';
 
 const PROTOCOL = '2025-11-25';
 
@@ -101,21 +101,6 @@ async function listen(
   return { url: `http://127.0.0.1:${port}`, http, listener };
 }
 
-async function openSession(url: string): Promise<string> {
-  const init = await postMcp(url, {
-    jsonrpc: '2.0',
-    id: 0,
-    method: 'initialize',
-    params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-  });
-  expect(init.status).toBe(200);
-  await init.text();
-  const session = init.headers.get('mcp-session-id')!;
-  const ack = await postMcp(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, session);
-  expect(ack.status).toBe(202);
-  return session;
-}
-
 const callTool = (id: number, name: string, args: object = {}, meta?: object) => ({
   jsonrpc: '2.0',
   id,
@@ -180,7 +165,7 @@ describe('JSON replies of a stateful session', () => {
 
   beforeAll(async () => {
     srv = await listen(false);
-    session = await openSession(srv.url);
+    session = await openRawSession(srv.url, PROTOCOL);
   });
   afterAll(async () => {
     await srv.http.closeSessions();
@@ -276,7 +261,7 @@ describe('JSON replies of a stateful session', () => {
   });
 
   it('answer a request still in flight when its session is deleted, instead of leaving it hanging', async () => {
-    const doomed = await openSession(srv.url);
+    const doomed = await openRawSession(srv.url, PROTOCOL);
     held = gate();
     const inFlight = postMcp(srv.url, callTool(2201, 'hold'), doomed);
     await held.reached;

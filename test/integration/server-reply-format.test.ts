@@ -5,7 +5,13 @@
  * own, and from the start for initialize, progress-token calls and server_initialize.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postMcp, startTestServer, type TestServer } from '../helpers/mcp-server.ts';
+import {
+  openRawSession,
+  postMcp,
+  readSseUntil,
+  startTestServer,
+  type TestServer,
+} from '../helpers/mcp-server.ts';
 
 const PROTOCOL = '2025-11-25';
 
@@ -112,14 +118,7 @@ describe('reply format per request (stateful Streamable HTTP)', () => {
       },
     });
     expect(resumed.status).toBe(200);
-    const reader = resumed.body!.getReader();
-    let replayed = '';
-    while (!replayed.includes(`"id":${id}`)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      replayed += new TextDecoder().decode(value);
-    }
-    await reader.cancel();
+    const replayed = await readSseUntil(resumed.body!, `"id":${id}`);
     expect(parseSse(replayed).map((e) => e.id)).toEqual([events[1]!.id, events[2]!.id]);
   });
 
@@ -198,31 +197,7 @@ describe('notifications a session cannot hear (no GET stream)', () => {
     await srv.stop();
   });
 
-  const open = async () => {
-    const init = await postMcp(
-      srv.url,
-      {
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: PROTOCOL, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-      },
-      undefined,
-      {},
-      PROTOCOL,
-    );
-    await init.text();
-    const session = init.headers.get('mcp-session-id')!;
-    const ack = await postMcp(
-      srv.url,
-      { jsonrpc: '2.0', method: 'notifications/initialized' },
-      session,
-      {},
-      PROTOCOL,
-    );
-    expect(ack.status).toBe(202);
-    return session;
-  };
+  const open = () => openRawSession(srv.url, PROTOCOL);
   const getStream = (session: string, lastEventId?: string) =>
     fetch(`${srv.url}/mcp`, {
       headers: {
@@ -272,29 +247,15 @@ describe('notifications a session cannot hear (no GET stream)', () => {
     // Its stream is still resumable from the priming event: nothing pushed its events out.
     const resumed = await getStream(quiet, events[0]!.id);
     expect(resumed.status).toBe(200);
-    const reader = resumed.body!.getReader();
-    let replayed = '';
-    while (!replayed.includes('"id":42')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      replayed += new TextDecoder().decode(value);
-    }
-    await reader.cancel();
+    const replayed = await readSseUntil(resumed.body!, '"id":42');
     expect(parseSse(replayed).map((e) => e.id)).toEqual([events[1]!.id, events[2]!.id]);
 
     // Once a client opens its GET stream, it hears of new notes there.
     const listener = await open();
     const stream = await getStream(listener);
     expect(stream.status).toBe(200);
-    const listening = stream.body!.getReader();
+    const heard = readSseUntil(stream.body!, 'notifications/resources/list_changed');
     await saveFrom(writer, 'heard');
-    let heard = '';
-    while (!heard.includes('notifications/resources/list_changed')) {
-      const { value, done } = await listening.read();
-      if (done) break;
-      heard += new TextDecoder().decode(value);
-    }
-    await listening.cancel();
-    expect(heard).toContain('notifications/resources/list_changed');
+    expect(await heard).toContain('notifications/resources/list_changed');
   });
 });
