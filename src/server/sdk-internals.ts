@@ -36,28 +36,25 @@ export function requestDispatch(server: McpServer): SdkRequestDispatch {
 /**
  * Lets go of a server's transport without closing it, when the server has nothing in flight:
  * no request handler running, no request of its own awaiting a response, no progress handler,
- * no timeout. Returns false (and changes nothing) otherwise. After it the server connects to a
+ * no timeout, no debounced notification waiting to be sent. Returns false (and changes nothing) otherwise. After it the server connects to a
  * new transport as after close() — which the SDK supports — without close()'s per-call cost
  * (`_onclose` builds an McpError, stack and all, to reject response handlers there are none of).
  */
 export function detachIdleTransport(server: McpServer): boolean {
-  const protocol = server.server as unknown as {
-    _transport?: unknown;
-    _requestHandlerAbortControllers?: unknown;
-    _responseHandlers?: unknown;
-    _progressHandlers?: unknown;
-    _timeoutInfo?: unknown;
-  };
-  const busy = [
+  const protocol = server.server as unknown as Record<string, unknown>;
+  // What Protocol._onclose clears: each must be empty for nothing to be lost or misdirected.
+  const pending = [
     protocol._requestHandlerAbortControllers,
     protocol._responseHandlers,
     protocol._progressHandlers,
     protocol._timeoutInfo,
+    protocol._taskProgressTokens,
+    protocol._pendingDebouncedNotifications,
   ];
-  if (!('_transport' in protocol) || !busy.every((map) => map instanceof Map)) {
+  if (!('_transport' in protocol) || !pending.every((c) => c instanceof Map || c instanceof Set)) {
     throw new Error("the SDK no longer keeps Protocol's transport and pending maps as expected");
   }
-  if (protocol._transport === undefined || busy.some((map) => (map as Map<unknown, unknown>).size > 0)) {
+  if (protocol._transport === undefined || pending.some((c) => (c as Map<unknown, unknown>).size > 0)) {
     return false;
   }
   protocol._transport = undefined;
