@@ -7,7 +7,8 @@
  * (streamableInternals); json-post.ts hands requests to the server's dispatch (requestDispatch);
  * stateless-servers.ts lets an idle server go of its transport (detachIdleTransport).
  * Reading them here keeps the casts, and the checks that they are still where they were, in one
- * spot: a future SDK that moves them fails here, at server or session construction.
+ * spot: a future SDK that moves them fails here, at server or session construction (except
+ * detachIdleTransport, which runs after a reply and answers false instead).
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
@@ -36,9 +37,10 @@ export function requestDispatch(server: McpServer): SdkRequestDispatch {
 /**
  * Lets go of a server's transport without closing it, when the server has nothing in flight:
  * no request handler running, no request of its own awaiting a response, no progress handler,
- * no timeout, no debounced notification waiting to be sent. Returns false (and changes nothing) otherwise. After it the server connects to a
- * new transport as after close() — which the SDK supports — without close()'s per-call cost
- * (`_onclose` builds an McpError, stack and all, to reject response handlers there are none of).
+ * no timeout, no debounced notification waiting to be sent. Returns false (and changes nothing)
+ * otherwise. After it the server connects to a new transport as after close() — which the SDK
+ * supports — without close()'s per-call cost (`_onclose` builds an McpError, stack and all, to
+ * reject response handlers there are none of).
  */
 export function detachIdleTransport(server: McpServer): boolean {
   const protocol = server.server as unknown as Record<string, unknown>;
