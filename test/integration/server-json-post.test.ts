@@ -16,22 +16,10 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { createServerMetrics } from '../../src/observability/server-metrics.ts';
 import { createHttpApp, type HttpApp } from '../../src/server/http.ts';
 import { streamableInternals } from '../../src/server/sdk-internals.ts';
+import { gate } from '../helpers/gate.ts';
 import { openRawSession, postMcp } from '../helpers/mcp-server.ts';
 
 const PROTOCOL = '2025-11-25';
-
-/** A gate a tool call waits at; `entered` resolves when a call reaches it. */
-function gate() {
-  let release!: () => void;
-  let entered!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  const reached = new Promise<void>((r) => {
-    entered = r;
-  });
-  return { release, entered, released, reached };
-}
 
 let held = gate();
 /** The signal and server of the last `hold` call; `onServer` is told of each server built, when set. */

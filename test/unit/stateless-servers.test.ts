@@ -10,26 +10,20 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { detachIdleTransport } from '../../src/server/sdk-internals.ts';
 import { StatelessServers } from '../../src/server/stateless-servers.ts';
+import { gate } from '../helpers/gate.ts';
 
 function heldServer() {
-  let release!: () => void;
-  let entered!: () => void;
-  const reached = new Promise<void>((r) => {
-    entered = r;
-  });
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
+  const held = gate();
   const server = new McpServer({ name: 'held', version: '1.0.0' });
   server.registerTool('echo', { inputSchema: { n: z.number() } }, async ({ n }) => ({
     content: [{ type: 'text', text: String(n) }],
   }));
   server.registerTool('hold', {}, async () => {
-    entered();
-    await released;
+    held.entered();
+    await held.released;
     return { content: [{ type: 'text', text: 'released' }] };
   });
-  return { server, reached, release };
+  return { server, reached: held.reached, release: held.release };
 }
 
 async function connectClient(server: McpServer): Promise<Client> {
