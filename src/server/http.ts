@@ -23,11 +23,7 @@ import type { NotesServerFactory } from './notes-server.ts';
 import { ReplyFormats } from './reply-format.ts';
 import { bearerAuth, type HostOriginPolicy, hostOriginGuard, jsonRpcError } from './security.ts';
 import { SessionRegistry } from './sessions.ts';
-import {
-  awaitStandaloneStream,
-  markWithoutStandaloneStream,
-  standaloneStreamRequested,
-} from './standalone-stream.ts';
+import { awaitStandaloneStream, standaloneStreamRequested } from './standalone-stream.ts';
 import { StatelessServers } from './stateless-servers.ts';
 import { useLightweightWebGlobals } from './web-globals.ts';
 
@@ -170,7 +166,6 @@ export function createHttpApp(deps: HttpAppDeps): HttpApp {
         enableJsonResponse: !asksForProgress(req.body),
       });
       installJsonReplies(transport, server);
-      markWithoutStandaloneStream(transport);
       let servedJson = false;
       res.on('close', () => {
         // A JSON reply written in full leaves nothing to stop: its handler has returned, the

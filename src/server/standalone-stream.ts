@@ -12,8 +12,14 @@
  * request's server starts no work whose only product is such messages. Legacy SSE and stdio carry
  * them on the one stream they have: always reachable.
  */
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
 const awaitingStream = new WeakSet<object>();
-const withoutStream = new WeakSet<object>();
+
+/** A stateless request's transport: Streamable HTTP that never has a session. */
+function stateless(transport: object): boolean {
+  return transport instanceof StreamableHTTPServerTransport && transport.sessionId === undefined;
+}
 
 /** A Streamable HTTP session's transport, whose client has not asked for its GET stream yet. */
 export function awaitStandaloneStream(transport: object): void {
@@ -25,17 +31,15 @@ export function standaloneStreamRequested(transport: object): void {
   awaitingStream.delete(transport);
 }
 
-/** A stateless request's transport: nothing sent outside the request can ever reach its client. */
-export function markWithoutStandaloneStream(transport: object): void {
-  withoutStream.add(transport);
-}
-
 /** Whether a message sent outside a request reaches the client now (false for a closed session). */
 export function reachesClient(transport: object | undefined): boolean {
-  return transport !== undefined && !awaitingStream.has(transport) && !withoutStream.has(transport);
+  return mayReachClient(transport) && !awaitingStream.has(transport as object);
 }
 
-/** Whether such a message may ever reach the client (a stateful session may still open its stream). */
+/**
+ * Whether such a message may ever reach the client (a stateful session may still open its
+ * stream). Asked only of initialized sessions, whose Streamable HTTP transport has its session id.
+ */
 export function mayReachClient(transport: object | undefined): boolean {
-  return transport !== undefined && !withoutStream.has(transport);
+  return transport !== undefined && !stateless(transport);
 }
