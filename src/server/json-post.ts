@@ -101,7 +101,12 @@ class NodeJsonReply {
    * `stream()`; were a Response to arrive, it is the SDK's JSON document.
    */
   readonly resolveJson = (response: Response): void => {
-    void response.text().then((json) => this.#end(response.status, json, this.sessionId));
+    response.text().then(
+      (json) => this.#end(response.status, json, this.sessionId),
+      // A body that cannot be read cannot be answered: drop the connection, as a failed
+      // stream would (an unhandled rejection would end the process).
+      () => this.res.destroy(),
+    );
   };
 
   /**
@@ -265,8 +270,9 @@ function acceptsAsJson(web: SdkStreamableInternals, req: NodeRequest, body: unkn
 /**
  * Makes `transport.send` write the response of a request `serveJsonPost` took straight to its
  * Node response and forget the request; every other message goes to the SDK's `send`, after
- * which the stream entry of a JSON reply the SDK completed is forgotten too (the SDK leaves it). Call once, before `server.connect(transport)`; requests
- * `serveJsonPost` takes go to `server`'s dispatch directly.
+ * which the stream entry of a JSON reply the SDK completed is forgotten too (the SDK leaves it).
+ * Call once, before `server.connect(transport)`; requests `serveJsonPost` takes go to `server`'s
+ * dispatch directly.
  */
 export function installJsonReplies(transport: StreamableHTTPServerTransport, server: McpServer): void {
   const web = streamableInternals(transport);
